@@ -1,0 +1,57 @@
+"""Checkpoints: written atomically, checked when read, and named after the notebook that makes them."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .model import ShakeShakeNet
+
+# Which notebook writes which stage folder, so an error can say what to run first.
+PRODUCER = {"stage1": "01_stage1_full_data", "stage2": "02_stage2_without_class0",
+            "stage3a": "03_stage3_balanced_finetune", "stage3b": "03_stage3_balanced_finetune"}
+
+
+class CheckpointError(RuntimeError):
+    """A missing, incomplete or mismatched checkpoint; the message says what to run or change."""
+
+
+def save_atomic(obj, path: Path) -> None:
+    """Write to a temporary file, then rename: a crash mid-write never spoils the last good file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def checkpoint_path(run_dir, stage: str) -> Path:
+    return Path(run_dir) / stage / "checkpoint.pt"
+
+
+def load_checkpoint(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # a truncated or foreign file
+        raise CheckpointError(f"cannot read checkpoint {path} ({type(e).__name__}: {e}); delete it and re-run its stage") from None
+
+
+def load_stage_model(run_dir, stage: str, num_classes: int, in_channels: int = 1) -> ShakeShakeNet:
+    """The finished model of `stage` in `run_dir`, checked for architecture and class count."""
+    path = checkpoint_path(run_dir, stage)
+    notebook = PRODUCER.get(stage, stage)
+    if not path.exists():
+        raise CheckpointError(f"no {stage} checkpoint in {run_dir}: run notebooks/{notebook}.ipynb first (same run folder)")
+    ckpt = load_checkpoint(path)
+    if not ckpt.get("complete"):
+        raise CheckpointError(f"the {stage} checkpoint in {run_dir} is unfinished (epoch {ckpt.get('epoch')} of "
+                              f"{ckpt.get('epochs')}): re-run notebooks/{notebook}.ipynb to finish it")
+    arch = ckpt.get("arch", {})
+    expected = dict(in_channels=in_channels, num_classes=num_classes, depth=26, base_width=32)
+    if arch != expected:
+        raise CheckpointError(f"checkpoint {path} holds a model {arch}, expected {expected}; "
+                              f"it comes from another model or class count, use a new run folder")
+    model = ShakeShakeNet(**arch)
+    model.load_state_dict(ckpt["model"])
+    return model

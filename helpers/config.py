@@ -1,0 +1,147 @@
+"""One source of truth for every setting: the defaults below, overridden by a profile YAML, then by the user.
+
+Profiles live in `helpers/profiles/<name>.yaml` and only list what they change.  The resolved
+settings are saved beside each run (`config.json`) together with the environment (`env.json`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+PROFILE_DIR = Path(__file__).with_name("profiles")
+
+
+class SettingsError(ValueError):
+    """A bad profile name, setting name or value; the message says what is valid."""
+
+
+@dataclass
+class Settings:
+    # --- data ---
+    data: str = "synthetic-sar"      # "synthetic-sar", "digits-lt", or a path to MAVOC-style folders / CSV
+    data_size: int = 5000            # synthetic-sar: training images in all (class shares as in MAVOC)
+    val_per_class: int = 20          # built-in data: class-balanced validation images per class
+    test_per_class: int = 50         # built-in data: class-balanced test images per class
+    digits_imbalance: float = 25.0   # digits-lt: n_max / n_min of the exponential profile
+    data_seed: int = 0               # the data never changes with the training seed
+    image_size: int = 32             # chips are resized to image_size x image_size
+    # --- optimisation (SGD + momentum, cosine LR) ---
+    batch_size: int = 128
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    stage1_epochs: int = 20
+    stage1_lr: float = 0.1
+    stage2_epochs: int = 100
+    stage2_lr: float = 0.05
+    stage3_per_class: int = 5000     # images per class in the balanced stage-3 set
+    stage3a_epochs: int = 20
+    stage3a_lr: float = 0.01
+    stage3b_epochs: int = 10
+    stage3b_lr: float = 0.01
+    # --- evaluation and plots ---
+    tta_views: int = 3
+    embed_points: int = 2000         # test images embedded by t-SNE / UMAP
+    # --- baselines (issue: evidence) ---
+    crt_epochs: int = 10             # cRT: classifier re-training epochs on class-balanced sampling
+    ldam_max_margin: float = 0.5
+    ldam_scale: float = 30.0
+    drw_start_fraction: float = 0.8  # LDAM-DRW: re-weighting starts after this share of the epochs
+    drw_beta: float = 0.9999
+    seeds: list = field(default_factory=lambda: [0, 1, 2])  # multi-seed comparison
+    # --- run ---
+    seed: int = 0
+    device: str = "auto"
+    channels_last: bool = True
+    num_workers: int = 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+POSITIVE_INTS = ["data_size", "val_per_class", "test_per_class", "image_size", "batch_size",
+                 "stage1_epochs", "stage2_epochs", "stage3_per_class", "stage3a_epochs",
+                 "stage3b_epochs", "tta_views", "embed_points", "crt_epochs"]
+POSITIVE_FLOATS = ["stage1_lr", "stage2_lr", "stage3a_lr", "stage3b_lr", "digits_imbalance", "ldam_scale"]
+
+
+def setting_names() -> list[str]:
+    return [f.name for f in fields(Settings)]
+
+
+def profile_names() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def _coerce(name: str, value, default):
+    """Papermill and the command line give strings; turn them into the default's type."""
+    if isinstance(default, bool):
+        if isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise SettingsError(f"setting {name!r} must be true or false, got {value!r}")
+        return bool(value)
+    try:
+        if isinstance(default, int):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, list):
+            if isinstance(value, str):
+                value = [int(v) for v in value.replace(",", " ").split()]
+            return list(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"setting {name!r} must be a {type(default).__name__}, got {value!r}") from None
+    return str(value)
+
+
+def resolve(profile: str = "quick", **overrides) -> Settings:
+    """Defaults <- profile YAML <- overrides (None means 'keep the profile value')."""
+    if profile not in profile_names():
+        raise SettingsError(f"unknown profile {profile!r}; valid profiles: {', '.join(profile_names())}")
+    values = yaml.safe_load((PROFILE_DIR / f"{profile}.yaml").read_text()) or {}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = sorted(set(values) - set(setting_names()))
+    if unknown:
+        raise SettingsError(f"unknown setting(s) {', '.join(unknown)}; valid settings: {', '.join(setting_names())}")
+    defaults = Settings()
+    settings = Settings(**{k: _coerce(k, v, getattr(defaults, k)) for k, v in values.items()})
+    for name in POSITIVE_INTS + POSITIVE_FLOATS:
+        if getattr(settings, name) <= 0:
+            raise SettingsError(f"setting {name!r} must be > 0, got {getattr(settings, name)}")
+    if settings.tta_views > 3:
+        raise SettingsError(f"tta_views must be 1, 2 or 3, got {settings.tta_views}")
+    return settings
+
+
+def overrides_from(namespace: dict) -> dict:
+    """Pick the settings a notebook was given (papermill `-p name value` lands in the notebook's globals)."""
+    return {k: namespace[k] for k in setting_names() if k in namespace and namespace[k] is not None}
+
+
+def environment_info(device: str) -> dict:
+    import numpy
+    import sklearn
+    import torch
+    import torchvision
+    info = {"python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "numpy": numpy.__version__, "scikit-learn": sklearn.__version__,
+            "device": device, "torch_threads": torch.get_num_threads()}
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def save_json(obj, path: Path) -> None:
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    tmp.replace(path)

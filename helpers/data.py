@@ -1,0 +1,236 @@
+"""Loading chips: the built-in data sets and a user's own MAVOC copy go through the same code.
+
+Accepted layouts (for a path given as `data`):
+  <root>/train/<0..9>/*.png            class-numbered folders (torchvision ImageFolder style),
+  <root>/val/<0..9>/..., <root>/test/<0..9>/...   optional; if missing, class-balanced val/test
+                                        splits are held out from train;
+  or <root>/train.csv (and val.csv, test.csv) with columns `path,label` (paths relative to the CSV).
+Chips are decoded once, converted to single channel, resized to `image_size` and kept in memory
+as uint8 tensors (SAR chips are small), so the training loop never waits for the disk.
+Files that are not images (by extension) are skipped with one counted warning; a corrupt image
+is an error that names the file.
+"""
+from __future__ import annotations
+
+import csv
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torchvision import datasets
+from torchvision.transforms import v2
+from tqdm.auto import tqdm
+
+from . import digits_lt, synthetic_sar
+from .paths import data_cache, resolve_path
+
+BUILT_IN = ("synthetic-sar", "digits-lt")
+IMAGE_EXTENSIONS = datasets.folder.IMG_EXTENSIONS
+NUM_CLASSES = 10
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the problem and the expected form."""
+
+
+@dataclass
+class ChipSet(torch.utils.data.Dataset):
+    """Decoded chips (uint8, N x 1 x S x S) with labels; `transform` runs per item on float tensors."""
+
+    images: torch.Tensor
+    targets: torch.Tensor
+    paths: list
+    transform: object = None
+
+    def __len__(self):
+        return len(self.targets)
+
+    def __getitem__(self, i):
+        x = self.images[i].float().div_(255)
+        if self.transform is not None:
+            x = self.transform(x)
+        return x, int(self.targets[i])
+
+    def with_transform(self, transform) -> "ChipSet":
+        return ChipSet(self.images, self.targets, self.paths, transform)
+
+
+@dataclass
+class DataBundle:
+    name: str
+    root: Path
+    train: ChipSet
+    val: ChipSet
+    test: ChipSet
+    class_names: list
+    mean: float
+    std: float
+    notes: list = field(default_factory=list)
+
+    def class_counts(self, split: str = "train") -> np.ndarray:
+        return np.bincount(getattr(self, split).targets.numpy(), minlength=NUM_CLASSES)
+
+
+# ---------------------------------------------------------------- transforms
+def train_transform(image_size: int, mean: float, std: float):
+    """Label-preserving augmentation for SAR chips: small shifts and azimuth (left-right) flips.
+
+    Up-down flips and rotations are avoided: they would move the radar shadow to the wrong side.
+    """
+    return v2.Compose([v2.RandomCrop(image_size, padding=max(1, image_size // 8), padding_mode="reflect"),
+                       v2.RandomHorizontalFlip(), v2.Normalize([mean], [std])])
+
+
+def eval_transform(mean: float, std: float):
+    return v2.Normalize([mean], [std])
+
+
+# ---------------------------------------------------------------- discovering files
+def _class_of(folder: Path) -> int:
+    if not (folder.name.isdigit() and 0 <= int(folder.name) < NUM_CLASSES):
+        raise DataError(f"class folder {folder} is not a class number 0-9; expected folders named 0, 1, ..., 9")
+    return int(folder.name)
+
+
+def _scan_folder(split_dir: Path, notes: list) -> list[tuple[Path, int]]:
+    """(path, label) pairs of a class-numbered folder tree, checked."""
+    class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise DataError(f"no class folders in {split_dir}; expected sub-folders named 0..9 holding image chips")
+    classes = {d.name: _class_of(d) for d in class_dirs}
+    # torchvision's ImageFolder lists the files; class indices are the folder *numbers*, not sort order.
+    finder = type("NumberedFolder", (datasets.ImageFolder,), {"find_classes": staticmethod(lambda d: (list(classes), classes))})
+    skipped = []
+    samples = finder(str(split_dir), loader=lambda p: p, allow_empty=True,
+                     is_valid_file=lambda p: p.lower().endswith(IMAGE_EXTENSIONS) or skipped.append(p) and False).samples
+    if skipped:
+        notes.append(f"skipped {len(skipped)} non-image file(s) in {split_dir} (e.g. {Path(skipped[0]).name})")
+        warnings.warn(notes[-1], stacklevel=3)
+    found = {label for _, label in samples}
+    for name, label in classes.items():
+        if label not in found:
+            raise DataError(f"class folder {split_dir / name} holds no images; expected image chips (.png, .jpg, .tif ...)")
+    return [(Path(p), label) for p, label in samples]
+
+
+def _scan_csv(csv_path: Path) -> list[tuple[Path, int]]:
+    with open(csv_path, newline="") as f:
+        reader = csv.DictReader(f)
+        columns = reader.fieldnames or []
+        if not {"path", "label"} <= set(columns):
+            raise DataError(f"{csv_path} has columns {columns}; expected a header with columns 'path,label'")
+        rows = list(reader)
+    pairs = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            label = int(row["label"])
+        except (TypeError, ValueError):
+            label = -1
+        if not 0 <= label < NUM_CLASSES:
+            raise DataError(f"{csv_path} line {line}: label {row['label']!r} is not a class number 0-9")
+        path = (csv_path.parent / row["path"]).resolve()
+        if not path.is_file():
+            raise DataError(f"{csv_path} line {line}: image {row['path']!r} does not exist (paths are relative to the CSV)")
+        pairs.append((path, label))
+    if not pairs:
+        raise DataError(f"{csv_path} lists no images; expected rows of 'path,label'")
+    return pairs
+
+
+def scan(root: Path, notes: list) -> dict[str, list[tuple[Path, int]]]:
+    """Find the splits of a data folder; raises DataError with the expected layout when it is wrong."""
+    root = Path(root)
+    if not root.exists():
+        raise DataError(f"data path {root} does not exist; expected a folder with train/<0..9>/ image folders or train.csv")
+    if not root.is_dir():
+        raise DataError(f"data path {root} is a file, not a folder; give the folder that holds train/ (or train.csv)")
+    splits = {}
+    for split in ("train", "val", "test"):
+        if (root / split).is_dir():
+            splits[split] = _scan_folder(root / split, notes)
+        elif (root / f"{split}.csv").is_file():
+            splits[split] = _scan_csv(root / f"{split}.csv")
+    if "train" not in splits:
+        raise DataError(f"no train/ folder or train.csv in {root}; expected {root}/train/<0..9>/*.png "
+                        f"(class-numbered folders) or {root}/train.csv with columns path,label")
+    missing = sorted(set(range(NUM_CLASSES)) - {label for _, label in splits["train"]})
+    if missing:
+        raise DataError(f"classes {missing} have no training images in {root}; all ten classes 0-9 are needed")
+    return splits
+
+
+# ---------------------------------------------------------------- decoding
+def decode(pairs, image_size: int, notes: list, desc: str = "") -> ChipSet:
+    """Decode, convert to one channel, resize; a corrupt file is an error that names it."""
+    images = torch.empty((len(pairs), 1, image_size, image_size), dtype=torch.uint8)
+    converted = far = 0
+    for i, (path, _) in enumerate(tqdm(pairs, desc=f"loading {desc}", leave=False, disable=len(pairs) < 2000)):
+        try:
+            with Image.open(path) as img:
+                img.load()
+                if img.mode not in ("L", "I;16", "I", "F"):
+                    converted += 1
+                if max(img.size) > 4 * image_size or max(img.size) < image_size / 4:
+                    far += 1
+                img = img.convert("L").resize((image_size, image_size), Image.BILINEAR)
+        except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            raise DataError(f"cannot read image {path}: {e}; the file is corrupt or truncated, remove or replace it") from None
+        images[i, 0] = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy())
+    if converted:
+        notes.append(f"{desc}: converted {converted} multi-channel image(s) to single channel (SAR chips are single channel)")
+        warnings.warn(notes[-1], stacklevel=2)
+    if far:
+        notes.append(f"{desc}: {far} image(s) are far from the configured size {image_size} px (over 4x larger or smaller)")
+        warnings.warn(notes[-1], stacklevel=2)
+    targets = torch.tensor([label for _, label in pairs], dtype=torch.long)
+    return ChipSet(images, targets, [str(p) for p, _ in pairs])
+
+
+def _hold_out(pairs, per_class: int, rng) -> tuple[list, list]:
+    """Take a class-balanced split out of `pairs` (at most a fifth of any class)."""
+    held, rest = [], []
+    labels = np.array([label for _, label in pairs])
+    for c in range(NUM_CLASSES):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        k = min(per_class, len(idx) // 5)
+        held += [pairs[i] for i in idx[:k]]
+        rest += [pairs[i] for i in idx[k:]]
+    return held, rest
+
+
+def built_in_root(settings) -> Path:
+    if settings.data == "synthetic-sar":
+        name = f"synthetic-sar-n{settings.data_size}-v{settings.val_per_class}-t{settings.test_per_class}-s{settings.data_seed}"
+        return synthetic_sar.generate(data_cache() / name, settings.data_size, settings.val_per_class,
+                                      settings.test_per_class, settings.data_seed)
+    name = f"digits-lt-r{settings.digits_imbalance:g}-v{settings.val_per_class}-t{settings.test_per_class}-s{settings.data_seed}"
+    return digits_lt.generate(data_cache() / name, settings.val_per_class, settings.test_per_class,
+                              settings.digits_imbalance, settings.data_seed)
+
+
+def load_data(settings) -> DataBundle:
+    """The train/val/test chips of `settings.data` (a built-in name or a path), with their transforms."""
+    notes = []
+    if settings.data in BUILT_IN:
+        root, class_names = built_in_root(settings), (synthetic_sar.CLASS_NAMES if settings.data == "synthetic-sar"
+                                                      else digits_lt.CLASS_NAMES)
+    else:
+        root, class_names = resolve_path(settings.data), [f"class {i}" for i in range(NUM_CLASSES)]
+    splits = scan(root, notes)
+    rng = np.random.default_rng(settings.data_seed)
+    if "test" not in splits:
+        splits["test"], splits["train"] = _hold_out(splits["train"], settings.test_per_class, rng)
+        notes.append(f"no test split in {root}: held out {len(splits['test'])} class-balanced training images")
+    if "val" not in splits:
+        splits["val"], splits["train"] = _hold_out(splits["train"], settings.val_per_class, rng)
+        notes.append(f"no val split in {root}: held out {len(splits['val'])} class-balanced training images")
+    sets = {s: decode(splits[s], settings.image_size, notes, desc=s) for s in ("train", "val", "test")}
+    pixels = sets["train"].images.float().div_(255)
+    mean, std = float(pixels.mean()), float(pixels.std()) or 1.0
+    return DataBundle(name=settings.data, root=root, class_names=class_names, mean=mean, std=std, notes=notes,
+                      train=sets["train"].with_transform(train_transform(settings.image_size, mean, std)),
+                      val=sets["val"].with_transform(eval_transform(mean, std)),
+                      test=sets["test"].with_transform(eval_transform(mean, std)))

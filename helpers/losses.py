@@ -1,0 +1,35 @@
+"""LDAM loss with deferred re-weighting (Cao et al., NeurIPS 2019), a baseline the seed cites.
+
+LDAM subtracts a class-dependent margin m_c = C / n_c^(1/4) (largest margin `max_margin`) from the
+true-class logit before a scaled softmax; DRW switches on class-balanced weights
+(1 - beta) / (1 - beta^n_c) late in training.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+class LDAMLoss(torch.nn.Module):
+    def __init__(self, class_counts, max_margin: float = 0.5, scale: float = 30.0):
+        super().__init__()
+        m = 1.0 / np.power(np.maximum(class_counts, 1), 0.25)
+        self.register_buffer("margins", torch.tensor(m * (max_margin / m.max()), dtype=torch.float32))
+        self.register_buffer("weight", torch.ones(len(class_counts)))
+        self.scale = scale
+
+    def forward(self, logits, target):
+        margin = self.margins.to(logits.device)[target]
+        adjusted = logits.clone()
+        adjusted[torch.arange(len(target)), target] -= margin
+        return F.cross_entropy(self.scale * adjusted, target, weight=self.weight.to(logits.device))
+
+    def set_epoch(self, epoch: int, epochs: int, class_counts, start_fraction: float, beta: float):
+        """Deferred re-weighting: plain weights before `start_fraction` of the epochs, class-balanced after."""
+        if epoch >= int(start_fraction * epochs):
+            n = np.asarray(class_counts, dtype=np.float64)
+            w = (1 - beta) / (1 - np.power(beta, n))
+            self.weight = torch.tensor(w / w.sum() * len(n), dtype=torch.float32)
+        else:
+            self.weight = torch.ones(len(class_counts))

@@ -1,0 +1,24 @@
+"""Scores on the class-balanced test set, all from scikit-learn."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, recall_score
+
+
+def summary(y_true, y_pred, num_classes: int = 10) -> dict:
+    """Balanced top-1 (mean per-class recall), overall top-1, per-class accuracy, predicted-class shares."""
+    labels = list(range(num_classes))
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    predicted = np.bincount(y_pred, minlength=num_classes) / max(len(y_pred), 1)
+    return {
+        "balanced_top1": float(balanced_accuracy_score(y_true, y_pred)),
+        "top1": float(accuracy_score(y_true, y_pred)),
+        "per_class": recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0).tolist(),
+        "predicted_share": predicted.tolist(),
+        # Total variation distance of the predicted-class distribution from uniform (0 = exactly uniform).
+        "distance_from_uniform": float(0.5 * np.abs(predicted - 1 / num_classes).sum()),
+    }
+
+
+def confusion(y_true, y_pred, num_classes: int = 10, normalize: str | None = "true"):
+    return confusion_matrix(y_true, y_pred, labels=list(range(num_classes)), normalize=normalize)

@@ -1,0 +1,18 @@
+"""Where things live: the project root, the data cache and the run folders."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def data_cache() -> Path:
+    """Generated built-in data sets go here (ignored by git); SAR_DATA_DIR moves it."""
+    return Path(os.environ.get("SAR_DATA_DIR", PROJECT_ROOT / "data"))
+
+
+def resolve_path(path) -> Path:
+    """Relative paths are relative to the project root, so notebooks and the CLI agree."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
