@@ -37,7 +37,8 @@ def load_checkpoint(path: Path) -> dict:
         raise CheckpointError(f"cannot read checkpoint {path} ({type(e).__name__}: {e}); delete it and re-run its stage") from None
 
 
-def load_stage_model(run_dir, stage: str, num_classes: int, in_channels: int = 1) -> ShakeShakeNet:
+def load_stage_model(run_dir, stage: str, num_classes: int, in_channels: int = 1,
+                     normed_classifier: bool = False) -> ShakeShakeNet:
     """The finished model of `stage` in `run_dir`, checked for architecture and class count."""
     path = checkpoint_path(run_dir, stage)
     notebook = PRODUCER.get(stage, stage)
@@ -48,7 +49,8 @@ def load_stage_model(run_dir, stage: str, num_classes: int, in_channels: int = 1
         raise CheckpointError(f"the {stage} checkpoint in {run_dir} is unfinished (epoch {ckpt.get('epoch')} of "
                               f"{ckpt.get('epochs')}): re-run notebooks/{notebook}.ipynb to finish it")
     arch = ckpt.get("arch", {})
-    expected = dict(in_channels=in_channels, num_classes=num_classes, depth=26, base_width=32)
+    expected = dict(in_channels=in_channels, num_classes=num_classes, depth=26, base_width=32,
+                    normed_classifier=normed_classifier)
     if arch != expected:
         raise CheckpointError(f"checkpoint {path} holds a model {arch}, expected {expected}; "
                               f"it comes from another model or class count, use a new run folder")

@@ -80,15 +80,27 @@ class ShakeBlock(nn.Module):
         return self.shortcut(x) + shake(self.branch1(x), self.branch2(x), self.training)
 
 
+class NormedLinear(nn.Linear):
+    """Cosine classifier (normalised features and weights), used with the LDAM loss as in Cao et al."""
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__(in_features, out_features, bias=False)
+
+    def forward(self, x):
+        return F.linear(F.normalize(x, dim=1), F.normalize(self.weight, dim=1))
+
+
 class ShakeShakeNet(nn.Module):
     """Shake-Shake ResNet for small images; `features` gives the penultimate (pooled) features."""
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 10, depth: int = 26, base_width: int = 32):
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, depth: int = 26, base_width: int = 32,
+                 normed_classifier: bool = False):
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"depth must be 6n+2 (26, 32, ...), got {depth}")
         blocks = (depth - 2) // 6
-        self.arch = dict(in_channels=in_channels, num_classes=num_classes, depth=depth, base_width=base_width)
+        self.arch = dict(in_channels=in_channels, num_classes=num_classes, depth=depth, base_width=base_width,
+                         normed_classifier=normed_classifier)
         self.stem = nn.Sequential(nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16))
         layers, cin = [], 16
         for stage, width in enumerate([base_width, 2 * base_width, 4 * base_width]):
@@ -97,7 +109,7 @@ class ShakeShakeNet(nn.Module):
                 layers.append(ShakeBlock(cin, width, stride))
                 cin = width
         self.blocks = nn.Sequential(*layers)
-        self.fc = nn.Linear(cin, num_classes)
+        self.fc = NormedLinear(cin, num_classes) if normed_classifier else nn.Linear(cin, num_classes)
         self.feature_dim = cin
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -105,7 +117,8 @@ class ShakeShakeNet(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-        nn.init.zeros_(self.fc.bias)
+        if self.fc.bias is not None:
+            nn.init.zeros_(self.fc.bias)
 
     @property
     def num_classes(self) -> int:
@@ -126,19 +139,22 @@ class ShakeShakeNet(nn.Module):
         (grow 9 -> 10; the new class-0 row starts fresh, the nine trained rows are kept).
         """
         old = self.fc
-        new = nn.Linear(old.in_features, num_classes).to(old.weight.device, old.weight.dtype)
-        nn.init.zeros_(new.bias)
+        new = type(old)(old.in_features, num_classes).to(old.weight.device, old.weight.dtype)
+        if new.bias is not None:
+            nn.init.zeros_(new.bias)
         with torch.no_grad():
             for src, dst in keep.items():
                 new.weight[dst] = old.weight[src]
-                new.bias[dst] = old.bias[src]
+                if new.bias is not None:
+                    new.bias[dst] = old.bias[src]
         self.fc = new
         self.arch["num_classes"] = num_classes
 
     def reset_classifier(self) -> None:
         """A freshly initialised classifier of the same size (cRT re-trains from scratch)."""
         self.fc.reset_parameters()
-        nn.init.zeros_(self.fc.bias)
+        if self.fc.bias is not None:
+            nn.init.zeros_(self.fc.bias)
 
 
 def shake_shake_26_2x32d(in_channels: int = 1, num_classes: int = 10) -> ShakeShakeNet:
