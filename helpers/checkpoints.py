@@ -22,19 +22,34 @@ def save_atomic(obj, path: Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())      # the bytes are on disk before the rename makes them the checkpoint
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)   # a half-written temporary file is never left behind
+        raise
 
 
 def checkpoint_path(run_dir, stage: str) -> Path:
     return Path(run_dir) / stage / "checkpoint.pt"
 
 
+CHECKPOINT_KEYS = ("stage", "config", "arch", "model", "optimizer", "scheduler", "epoch", "epochs", "metrics", "rng")
+
+
 def load_checkpoint(path: Path) -> dict:
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # a truncated or foreign file
         raise CheckpointError(f"cannot read checkpoint {path} ({type(e).__name__}: {e}); delete it and re-run its stage") from None
+    missing = [k for k in CHECKPOINT_KEYS if k not in ckpt] if isinstance(ckpt, dict) else list(CHECKPOINT_KEYS)
+    if missing:
+        raise CheckpointError(f"{path} is not a checkpoint written by this course's train_stage (missing {', '.join(missing)}); "
+                              f"delete it and re-run its stage")
+    return ckpt
 
 
 def load_stage_model(run_dir, stage: str, num_classes: int, in_channels: int = 1,

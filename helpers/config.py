@@ -67,6 +67,7 @@ POSITIVE_INTS = ["data_size", "val_per_class", "test_per_class", "image_size", "
                  "stage1_epochs", "stage2_epochs", "stage3_per_class", "stage3a_epochs",
                  "stage3b_epochs", "tta_views", "embed_points", "crt_epochs"]
 POSITIVE_FLOATS = ["stage1_lr", "stage2_lr", "stage3a_lr", "stage3b_lr", "digits_imbalance", "ldam_scale"]
+NON_NEGATIVE = ["num_workers", "weight_decay", "momentum", "ldam_max_margin", "drw_start_fraction", "drw_beta"]
 
 
 def setting_names() -> list[str]:
@@ -96,10 +97,11 @@ def _coerce(name: str, value, default):
             return float(value)
         if isinstance(default, list):
             if isinstance(value, str):
-                value = [int(v) for v in value.replace(",", " ").split()]
-            return list(value)
+                value = value.replace(",", " ").replace("[", " ").replace("]", " ").split()
+            return [int(v) for v in value]
     except (TypeError, ValueError):
-        raise SettingsError(f"setting {name!r} must be a {type(default).__name__}, got {value!r}") from None
+        kind = {int: "whole number", float: "number", list: "list of whole numbers"}.get(type(default), type(default).__name__)
+        raise SettingsError(f"setting {name!r} must be a {kind}, got {value!r}") from None
     return str(value)
 
 
@@ -117,6 +119,9 @@ def resolve(profile: str = "quick", **overrides) -> Settings:
     for name in POSITIVE_INTS + POSITIVE_FLOATS:
         if getattr(settings, name) <= 0:
             raise SettingsError(f"setting {name!r} must be > 0, got {getattr(settings, name)}")
+    for name in NON_NEGATIVE:
+        if getattr(settings, name) < 0:
+            raise SettingsError(f"setting {name!r} must be >= 0, got {getattr(settings, name)}")
     if settings.tta_views > 3:
         raise SettingsError(f"tta_views must be 1, 2 or 3, got {settings.tta_views}")
     return settings

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torchvision import datasets
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
@@ -95,18 +95,31 @@ def _class_of(folder: Path) -> int:
     return int(folder.name)
 
 
-def _scan_folder(split_dir: Path, notes: list) -> list[tuple[Path, int]]:
-    """(path, label) pairs of a class-numbered folder tree, checked."""
+def _scan_folder(split_dir: Path, notes: list, skipped: list | None = None) -> list[tuple[Path, int]]:
+    """(path, label) pairs of a class-numbered folder tree, checked.
+
+    Non-image files (by extension) are collected in `skipped` (warned about once by `scan`);
+    hidden files such as .DS_Store are ignored silently.
+    """
     class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
         raise DataError(f"no class folders in {split_dir}; expected sub-folders named 0..9 holding image chips")
     classes = {d.name: _class_of(d) for d in class_dirs}
     # torchvision's ImageFolder lists the files; class indices are the folder *numbers*, not sort order.
     finder = type("NumberedFolder", (datasets.ImageFolder,), {"find_classes": staticmethod(lambda d: (list(classes), classes))})
-    skipped = []
-    samples = finder(str(split_dir), loader=lambda p: p, allow_empty=True,
-                     is_valid_file=lambda p: p.lower().endswith(IMAGE_EXTENSIONS) or skipped.append(p) and False).samples
-    if skipped:
+    own_warning = skipped is None
+    skipped = [] if skipped is None else skipped
+
+    def is_image(p: str) -> bool:
+        if Path(p).name.startswith("."):
+            return False
+        if p.lower().endswith(IMAGE_EXTENSIONS):
+            return True
+        skipped.append(p)
+        return False
+
+    samples = finder(str(split_dir), loader=lambda p: p, allow_empty=True, is_valid_file=is_image).samples
+    if own_warning and skipped:
         notes.append(f"skipped {len(skipped)} non-image file(s) in {split_dir} (e.g. {Path(skipped[0]).name})")
         warnings.warn(notes[-1], stacklevel=3)
     found = {label for _, label in samples}
@@ -117,12 +130,16 @@ def _scan_folder(split_dir: Path, notes: list) -> list[tuple[Path, int]]:
 
 
 def _scan_csv(csv_path: Path) -> list[tuple[Path, int]]:
-    with open(csv_path, newline="") as f:
-        reader = csv.DictReader(f)
-        columns = reader.fieldnames or []
-        if not {"path", "label"} <= set(columns):
-            raise DataError(f"{csv_path} has columns {columns}; expected a header with columns 'path,label'")
-        rows = list(reader)
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:   # -sig: a spreadsheet's byte-order mark
+            reader = csv.DictReader(f)
+            columns = [c.strip() for c in reader.fieldnames or []]
+            if not {"path", "label"} <= set(columns):
+                raise DataError(f"{csv_path} has columns {columns}; expected a header with columns 'path,label'")
+            reader.fieldnames = columns
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"cannot read {csv_path} as CSV ({e}); expected a UTF-8 text file with a header 'path,label'") from None
     pairs = []
     for line, row in enumerate(rows, start=2):
         try:
@@ -131,7 +148,7 @@ def _scan_csv(csv_path: Path) -> list[tuple[Path, int]]:
             label = -1
         if not 0 <= label < NUM_CLASSES:
             raise DataError(f"{csv_path} line {line}: label {row['label']!r} is not a class number 0-9")
-        path = (csv_path.parent / row["path"]).resolve()
+        path = (csv_path.parent / (row["path"] or "").strip()).resolve()
         if not path.is_file():
             raise DataError(f"{csv_path} line {line}: image {row['path']!r} does not exist (paths are relative to the CSV)")
         pairs.append((path, label))
@@ -147,12 +164,15 @@ def scan(root: Path, notes: list) -> dict[str, list[tuple[Path, int]]]:
         raise DataError(f"data path {root} does not exist; expected a folder with train/<0..9>/ image folders or train.csv")
     if not root.is_dir():
         raise DataError(f"data path {root} is a file, not a folder; give the folder that holds train/ (or train.csv)")
-    splits = {}
+    splits, skipped = {}, []
     for split in ("train", "val", "test"):
         if (root / split).is_dir():
-            splits[split] = _scan_folder(root / split, notes)
+            splits[split] = _scan_folder(root / split, notes, skipped)
         elif (root / f"{split}.csv").is_file():
             splits[split] = _scan_csv(root / f"{split}.csv")
+    if skipped:   # one warning for the whole data folder
+        notes.append(f"skipped {len(skipped)} non-image file(s) in {root} (e.g. {Path(skipped[0]).relative_to(root)})")
+        warnings.warn(notes[-1], stacklevel=2)
     if "train" not in splits:
         raise DataError(f"no train/ folder or train.csv in {root}; expected {root}/train/<0..9>/*.png "
                         f"(class-numbered folders) or {root}/train.csv with columns path,label")
@@ -163,27 +183,48 @@ def scan(root: Path, notes: list) -> dict[str, list[tuple[Path, int]]]:
 
 
 # ---------------------------------------------------------------- decoding
+def _stretch_to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit or float chips: a plain convert("L") would clip everything above 255 to white."""
+    arr = np.asarray(img, dtype=np.float32)
+    lo, hi = float(arr.min()), float(arr.max())
+    return Image.fromarray(((arr - lo) / max(hi - lo, 1e-12) * 255).astype(np.uint8))
+
+
 def decode(pairs, image_size: int, notes: list, desc: str = "") -> ChipSet:
-    """Decode, convert to one channel, resize; a corrupt file is an error that names it."""
+    """Decode, convert to one channel, resize; a corrupt file is an error that names it.
+
+    Multi-channel images and images far from `image_size` are each reported in one counted warning.
+    """
     images = torch.empty((len(pairs), 1, image_size, image_size), dtype=torch.uint8)
-    converted = far = 0
+    converted, far, deep = [], [], []
     for i, (path, _) in enumerate(tqdm(pairs, desc=f"loading {desc}", leave=False, disable=len(pairs) < 2000)):
         try:
             with Image.open(path) as img:
                 img.load()
                 if img.mode not in ("L", "I;16", "I", "F"):
-                    converted += 1
+                    converted.append((path, img.mode))
                 if max(img.size) > 4 * image_size or max(img.size) < image_size / 4:
-                    far += 1
+                    far.append((path, img.size))
+                if img.mode in ("I;16", "I;16B", "I", "F"):
+                    deep.append(path)
+                    img = _stretch_to_8bit(img)
                 img = img.convert("L").resize((image_size, image_size), Image.BILINEAR)
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise DataError(f"cannot read image {path}: {e}; the file is corrupt or truncated, remove or replace it") from None
+        except Exception as e:   # PIL raises many types (OSError, SyntaxError, ValueError, DecompressionBombError ...)
+            raise DataError(f"cannot read image {path} ({type(e).__name__}: {e}); the file is corrupt or truncated, "
+                            f"remove or replace it") from None
         images[i, 0] = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy())
     if converted:
-        notes.append(f"{desc}: converted {converted} multi-channel image(s) to single channel (SAR chips are single channel)")
+        notes.append(f"converted {len(converted)} multi-channel image(s) to single channel, as SAR chips are "
+                     f"(e.g. {converted[0][0]} is {converted[0][1]})")
+        warnings.warn(notes[-1], stacklevel=2)
+    if deep:
+        notes.append(f"stretched {len(deep)} 16-bit/float image(s) to 8 bits, each by its own min-max "
+                     f"(e.g. {deep[0]})")
         warnings.warn(notes[-1], stacklevel=2)
     if far:
-        notes.append(f"{desc}: {far} image(s) are far from the configured size {image_size} px (over 4x larger or smaller)")
+        (w, h) = far[0][1]
+        notes.append(f"{len(far)} image(s) are far from the configured image_size {image_size} px (over 4x larger or "
+                     f"smaller, e.g. {far[0][0]} is {w}x{h}); they are resized, check the image_size setting")
         warnings.warn(notes[-1], stacklevel=2)
     targets = torch.tensor([label for _, label in pairs], dtype=torch.long)
     return ChipSet(images, targets, [str(p) for p, _ in pairs])
@@ -219,6 +260,9 @@ def load_data(settings) -> DataBundle:
                                                       else digits_lt.CLASS_NAMES)
     else:
         root, class_names = resolve_path(settings.data), [f"class {i}" for i in range(NUM_CLASSES)]
+        if not root.exists():
+            raise DataError(f"data {settings.data!r} is neither a built-in data set ({', '.join(BUILT_IN)}) nor an existing "
+                            f"path ({root} does not exist); expected a folder with train/<0..9>/ image folders or train.csv")
     splits = scan(root, notes)
     rng = np.random.default_rng(settings.data_seed)
     if "test" not in splits:
@@ -227,7 +271,14 @@ def load_data(settings) -> DataBundle:
     if "val" not in splits:
         splits["val"], splits["train"] = _hold_out(splits["train"], settings.val_per_class, rng)
         notes.append(f"no val split in {root}: held out {len(splits['val'])} class-balanced training images")
-    sets = {s: decode(splits[s], settings.image_size, notes, desc=s) for s in ("train", "val", "test")}
+    # All splits are decoded in one pass, so a conversion or size warning is said once, with one count.
+    order = ("train", "val", "test")
+    chips = decode([pair for s in order for pair in splits[s]], settings.image_size, notes, desc="images")
+    sets, start = {}, 0
+    for s in order:
+        end = start + len(splits[s])
+        sets[s] = ChipSet(chips.images[start:end], chips.targets[start:end], chips.paths[start:end])
+        start = end
     pixels = sets["train"].images.float().div_(255)
     mean, std = float(pixels.mean()), float(pixels.std()) or 1.0
     return DataBundle(name=settings.data, root=root, class_names=class_names, mean=mean, std=std, notes=notes,

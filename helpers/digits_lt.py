@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .config import SettingsError
+
 CLASS_NAMES = [str(i) for i in range(10)]
 VERSION = 1
 
@@ -36,8 +38,8 @@ def generate(root: Path, val_per_class: int, test_per_class: int, imbalance: flo
     smallest = min(len(v) for v in per_class.values())
     held = val_per_class + test_per_class
     if held >= smallest:
-        raise ValueError(f"digits-lt has only {smallest} images in its smallest class; "
-                         f"val_per_class + test_per_class must be below that, got {held}")
+        raise SettingsError(f"digits-lt has only {smallest} images in its smallest class; "
+                            f"val_per_class + test_per_class must be below that, got {held}")
     n_max = smallest - held
     counts = long_tail_counts(n_max, imbalance)
     tmp = root.with_name(root.name + ".partial")

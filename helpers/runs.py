@@ -25,10 +25,16 @@ def open_run(run_dir, profile: str = "quick", **overrides) -> tuple[Path, Settin
     """Resolve settings, create or reopen `run_dir`, seed everything; returns (run folder, settings)."""
     run_dir = resolve_path(run_dir)
     settings = config.resolve(profile, **overrides)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunFolderError(f"run folder {run_dir} is a file; give a folder path (it is created if missing)")
     saved_path = run_dir / "config.json"
     if saved_path.exists():
-        saved = json.loads(saved_path.read_text())
-        saved_settings = config.resolve(saved["profile"], **saved["settings"])
+        try:
+            saved = json.loads(saved_path.read_text())
+            saved_settings = config.resolve(saved["profile"], **saved["settings"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise RunFolderError(f"{saved_path} is unreadable ({type(e).__name__}: {e}); "
+                                 f"use a new run folder (or delete {run_dir})") from None
         asked = {k: v for k, v in settings.to_dict().items() if k not in NOT_COMPARED}
         have = {k: v for k, v in saved_settings.to_dict().items() if k not in NOT_COMPARED}
         diff = {k: (have[k], asked[k]) for k in asked if asked[k] != have[k]}
@@ -36,8 +42,10 @@ def open_run(run_dir, profile: str = "quick", **overrides) -> tuple[Path, Settin
             listing = ", ".join(f"{k}: run has {a!r}, asked {b!r}" for k, (a, b) in diff.items())
             raise SettingsError(f"run folder {run_dir} was made with other settings ({listing}); "
                                 f"use a new run folder to change them")
-        settings.device, settings.num_workers = (overrides.get("device") or saved_settings.device,
-                                                 overrides.get("num_workers") or saved_settings.num_workers)
+        # device and num_workers may change between notebooks: the caller's (coerced) value if given, else the run's.
+        for name in NOT_COMPARED:
+            if overrides.get(name) is None:
+                setattr(settings, name, getattr(saved_settings, name))
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         config.save_json({"profile": profile, "settings": settings.to_dict()}, saved_path)

@@ -12,6 +12,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, WeightedRandomSampler
 
+from .config import SettingsError
+from .data import DataError
+
 WITHOUT_CLASS0 = {c: c - 1 for c in range(1, 10)}   # original label -> stage-2 label
 
 
@@ -46,14 +49,14 @@ def to_original(stage2_predictions):
 def balanced(train, per_class: int, seed: int, num_classes: int = 10) -> Relabelled:
     """Stage 3's set: `per_class` images of every class, drawn at random (with repeats only where needed)."""
     if per_class <= 0:
-        raise ValueError(f"images per class must be > 0, got {per_class}")
+        raise SettingsError(f"images per class (stage3_per_class) must be > 0, got {per_class}")
     rng = np.random.default_rng(seed)
     labels = train.targets.numpy()
     chosen, copies = [], []
     for c in range(num_classes):
         idx = np.flatnonzero(labels == c)
         if len(idx) == 0:
-            raise ValueError(f"class {c} has no training images; a balanced set needs every class")
+            raise DataError(f"class {c} has no training images; a balanced set needs every class 0-{num_classes - 1}")
         if len(idx) >= per_class:
             pick, extra = rng.choice(idx, per_class, replace=False), 0
         else:

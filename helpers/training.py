@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .checkpoints import CheckpointError, checkpoint_path, load_checkpoint, save_atomic
+from .config import SettingsError
 from .metrics import summary
 
 
@@ -29,14 +30,20 @@ class TrainingDiverged(RuntimeError):
 
 
 def pick_device(device: str = "auto") -> torch.device:
-    """"auto" picks CUDA, then Apple's MPS, then the CPU."""
+    """"auto" picks CUDA, then Apple's MPS, then the CPU; a device that is not here is a SettingsError."""
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(device)
+        return torch.device("mps" if mps else "cpu")
+    try:
+        picked = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise SettingsError(f"setting 'device' must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}") from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": mps}.get(picked.type, True)
+    if not available or (picked.type == "cuda" and (picked.index or 0) >= torch.cuda.device_count()):
+        raise SettingsError(f"device {device!r} is not available on this machine; use device='auto' (picks what is there) or 'cpu'")
+    return picked
 
 
 def epoch_seed(seed: int, stage: str, epoch: int) -> int:
@@ -74,9 +81,9 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, epochs: int,
     `sampler(epoch)` may give a torch Sampler; `before_epoch(epoch)` lets a loss change (LDAM-DRW).
     """
     if epochs <= 0 or lr <= 0:
-        raise ValueError(f"{stage}: epochs and lr must be > 0, got epochs={epochs}, lr={lr}")
+        raise SettingsError(f"{stage}: epochs and lr must be > 0, got epochs={epochs}, lr={lr}")
     if trainable not in ("all", "classifier"):
-        raise ValueError(f"trainable must be 'all' or 'classifier', got {trainable!r}")
+        raise SettingsError(f"trainable must be 'all' or 'classifier', got {trainable!r}")
     device = pick_device(settings.device)
     channels_last = settings.channels_last and device.type == "cpu"
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -131,9 +138,10 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, epochs: int,
             logits = model(x)
             loss = loss_fn(logits, y)
             if not torch.isfinite(loss):
+                kept = (f"the last good checkpoint (epoch {epoch}) is kept at {path}" if path.exists()
+                        else "no checkpoint was written")
                 raise TrainingDiverged(f"{stage}: the loss became {loss.item()} at epoch {epoch + 1} "
-                                       f"(learning rate {scheduler.get_last_lr()[0]:.4g}); lower the learning rate. "
-                                       f"The last good checkpoint is kept at {path}")
+                                       f"(learning rate {scheduler.get_last_lr()[0]:.4g}); lower the learning rate; {kept}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -147,6 +155,11 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, epochs: int,
         if val_set is not None:
             pred = predict_logits(model, val_set, device, channels_last=channels_last).argmax(1).numpy()
             row["val_balanced_top1"] = summary(val_set.targets.numpy(), pred, model.num_classes)["balanced_top1"]
+        if not all(torch.isfinite(p).all() for p in model.parameters()):   # never save a spoiled model
+            raise TrainingDiverged(f"{stage}: the weights became NaN or infinite at epoch {epoch + 1} (learning rate "
+                                   f"{scheduler.get_last_lr()[0]:.4g}); lower the learning rate; "
+                                   + (f"the last good checkpoint (epoch {epoch}) is kept at {path}" if path.exists()
+                                      else "no checkpoint was written"))
         history.append(row)
         save_atomic({"stage": stage, "config": stage_config, "arch": dict(model.arch), "model": model.state_dict(),
                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch + 1,

@@ -1,0 +1,101 @@
+"""Shared fixtures: tiny data (a few 16-px chips in tmp folders), tiny settings, one CPU thread.
+
+Nothing here writes into the repository: every data set goes to a tmp folder (SAR_DATA_DIR is
+pointed there by the `sar_data_dir` fixture, which each unit-test module uses).
+"""
+from __future__ import annotations
+
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# Two cores, often shared: one thread is both faster and steadier for these tiny models.
+torch.set_num_threads(1)
+
+from helpers import config  # noqa: E402
+from helpers.data import ChipSet, eval_transform, train_transform  # noqa: E402
+
+TINY = dict(data_size=100, val_per_class=2, test_per_class=2, image_size=16, batch_size=8)
+
+
+def assert_one_line(excinfo) -> str:
+    """The helpers' errors are one line (README Troubleshooting quotes them)."""
+    message = str(excinfo.value)
+    assert "\n" not in message, message
+    return message
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("sar_data_cache")
+
+
+@pytest.fixture
+def sar_data_dir(session_cache, monkeypatch) -> Path:
+    """Built-in data sets are generated in a tmp folder shared by the session, never in the repo."""
+    monkeypatch.setenv("SAR_DATA_DIR", str(session_cache))
+    return session_cache
+
+
+@pytest.fixture
+def tiny_settings():
+    """Smoke settings made smaller still; keyword overrides as for config.resolve."""
+    def make(**overrides):
+        return config.resolve("smoke", **{**TINY, **overrides})
+    return make
+
+
+def chips(per_class, size: int = 16, seed: int = 0, transform: str = "train") -> ChipSet:
+    """An in-memory ChipSet of random chips: `per_class` (an int or a list of ten counts)."""
+    counts = [per_class] * 10 if isinstance(per_class, int) else list(per_class)
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.cat([torch.full((n,), c, dtype=torch.long) for c, n in enumerate(counts)])
+    images = torch.randint(0, 256, (len(labels), 1, size, size), dtype=torch.uint8, generator=g)
+    # Make classes slightly separable so a step of training changes something sensible.
+    images[:, :, : size // 2] = (images[:, :, : size // 2] // 2 + (labels * 12).view(-1, 1, 1, 1)).to(torch.uint8)
+    t = train_transform(size, 0.5, 0.25) if transform == "train" else eval_transform(0.5, 0.25)
+    return ChipSet(images, labels, [f"chip{i}" for i in range(len(labels))], t)
+
+
+@pytest.fixture
+def tiny_chips():
+    return chips
+
+
+def write_image(path: Path, size: int = 20, mode: str = "L", seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "RGB":
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), "RGB").save(path)
+    else:
+        Image.fromarray(rng.integers(0, 256, (size, size), dtype=np.uint8), "L").save(path)
+    return path
+
+
+def make_folder_data(root: Path, per_class: int = 2, splits=("train", "val", "test"), classes=range(10),
+                     size: int = 20) -> Path:
+    """A MAVOC-style folder tree: <root>/<split>/<class>/<split>_<class>_<i>.png."""
+    for split in splits:
+        for c in classes:
+            for i in range(per_class):
+                write_image(root / split / str(c) / f"{split}_{c}_{i}.png", size=size, seed=zlib.crc32(f"{split}/{c}/{i}".encode()))
+    return root
+
+
+@pytest.fixture
+def folder_data():
+    return make_folder_data
+
+
+@pytest.fixture
+def image_writer():
+    return write_image
