@@ -1,0 +1,175 @@
+"""The course notebooks: committed clean, and runnable end to end by the runner (smoke profile).
+
+The end-to-end test runs `python -m helpers.course --profile smoke` into pytest's tmp_path, so
+nothing is written into the repository's runs/ folder; the built-in data are generated in the
+session's tmp data cache (SAR_DATA_DIR, see conftest.py), never in the repository.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from helpers import config, course
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+STAGES = ["stage1", "stage2", "stage3a", "stage3b"]
+# Figures each notebook promises (in <run_dir>/figures/).
+FIGURES = {
+    "00_data_audit": ["class_counts", "example_chips", "model_inputs", "intensity_histograms", "split_sizes"],
+    "01_stage1_full_data": ["stage1_learning_curves", "stage1_per_class", "stage1_predicted_distribution"],
+    "02_stage2_without_class0": ["stage2_class_counts", "stage2_learning_curves", "stage2_per_class"],
+    "03_stage3_balanced_finetune": ["stage3_balanced_set", "stage3a_learning_curves", "stage3b_learning_curves",
+                                    "stage3_per_class"],
+    "04_evaluation_tta": ["stage_scores", "confusion_matrix", "predicted_distribution", "methods"],
+    "05_feature_plots": ["figure2_tsne", "figure2_umap", "separation_scores"],
+}
+
+
+def notebook_paths():
+    return sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+
+
+# ---------------------------------------------------------------- committed notebooks are clean
+def test_notebook_set_matches_the_runner():
+    assert [p.stem for p in notebook_paths()] == course.NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.stem)
+def test_notebook_is_clean(path):
+    nb = json.loads(path.read_text())
+    assert nb["metadata"]["kernelspec"] == KERNELSPEC
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [], f"{path.name}: a code cell has outputs; clear them before committing"
+            assert cell["execution_count"] is None, f"{path.name}: a code cell has an execution count"
+    assert nb["cells"][0]["cell_type"] == "markdown", f"{path.name}: the first cell should explain the stage"
+
+
+@pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.stem)
+def test_one_parameters_cell_of_literals(path):
+    nb = json.loads(path.read_text())
+    tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: expected exactly one cell tagged 'parameters', found {len(tagged)}"
+    source = "".join(tagged[0]["source"])
+    names = {}
+    for node in ast.parse(source).body:
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name), \
+            f"{path.name}: the parameters cell may only hold `name = literal` lines, found {ast.unparse(node)!r}"
+        names[node.targets[0].id] = ast.literal_eval(node.value)   # raises if not a literal
+    expected = {"run_dir": "runs/quick", "profile": "quick", "data": None, "seed": None, "device": "auto"}
+    assert {k: names.get(k) for k in expected} == expected
+    assert set(names) - set(expected) <= set(course.NOTEBOOK_PARAMETERS)
+    if path.stem == "04_evaluation_tta":
+        assert names["comparison_csv"] == "runs/compare-quick-synthetic-sar/comparison.csv"
+
+
+# ---------------------------------------------------------------- the runner's command line
+def test_runner_rejects_unknown_setting(tmp_path, capsys):
+    assert course.main(["--profile", "smoke", "--name", str(tmp_path / "r"), "-p", "stage_one_epochs", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "stage_one_epochs" in err and "stage1_epochs" in err      # names the bad key and lists valid ones
+    assert not (tmp_path / "r").exists()
+
+
+def test_runner_rejects_bad_value_and_profile(tmp_path, capsys):
+    assert course.main(["--profile", "smoke", "--name", str(tmp_path / "r"), "-p", "stage1_epochs", "many"]) == 1
+    assert "stage1_epochs" in capsys.readouterr().err
+    assert course.main(["--profile", "fast", "--name", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert all(p in err for p in config.profile_names())
+
+
+def test_runner_refuses_to_overwrite(tmp_path, capsys):
+    run = tmp_path / "existing"
+    run.mkdir()
+    (run / "keep.txt").write_text("results")
+    assert course.main(["--profile", "smoke", "--name", str(run)]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert (run / "keep.txt").exists()
+
+
+def test_runner_rejects_unknown_notebook(tmp_path, capsys):
+    assert course.main(["--profile", "smoke", "--name", str(tmp_path / "r"), "--only", "07_nothing"]) == 1
+    assert "00_data_audit" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the whole course, smoke profile
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, session_cache):
+    run = tmp_path_factory.mktemp("course") / "smoke"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SAR_DATA_DIR": str(session_cache)}
+    result = subprocess.run([sys.executable, "-m", "helpers.course", "--profile", "smoke", "--name", str(run)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"the smoke course failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert str(run / "report.html") in result.stdout
+    return run
+
+
+def _in_unit_interval(values, what):
+    for v in values:
+        assert 0.0 <= float(v) <= 1.0, f"{what}: {v} is outside [0, 1]"
+
+
+def test_smoke_checkpoints(smoke_run):
+    import torch
+    for stage in STAGES + ["plain", "crt", "ldam_drw", "stage3a_from1", "stage3b_from1", "stage3b_from2"]:
+        path = smoke_run / stage / "checkpoint.pt"
+        assert path.is_file(), f"missing {path}"
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        assert ckpt["complete"], f"{path} is unfinished"
+        assert (smoke_run / stage / "metrics.csv").is_file()
+
+
+def test_smoke_metrics(smoke_run):
+    for stage in STAGES:
+        s = json.loads((smoke_run / f"{stage}_test.json").read_text())
+        _in_unit_interval([s["balanced_top1"], s["top1"], s["distance_from_uniform"], *s["per_class"]], stage)
+        assert abs(sum(s["predicted_share"]) - 1) < 1e-6
+    evaluation = json.loads((smoke_run / "evaluation.json").read_text())
+    assert {r["stage"] for r in evaluation["stages"]} == set(STAGES)
+    for row in evaluation["stages"]:
+        _in_unit_interval([row["balanced_top1"], row["top1"], row["distance_from_uniform"]], "evaluation.json")
+    _in_unit_interval([evaluation["final"]["balanced_top1"], *evaluation["final"]["per_class"]], "final model")
+    audit = json.loads((smoke_run / "audit.json").read_text())
+    _in_unit_interval([audit["head_share"]], "audit head share")
+    assert audit["corrupt_files"] == 0 and audit["imbalance_ratio"] > 1
+
+    methods = pd.read_csv(smoke_run / "comparison.csv")
+    assert {"three-stage", "cRT (two-stage)", "plain CE", "LDAM-DRW"} <= set(methods["method"])
+    _in_unit_interval(methods[["balanced_top1", "top1", "distance_from_uniform"]].to_numpy().ravel(), "comparison.csv")
+    claims = pd.read_csv(smoke_run / "claims.csv")
+    assert len(claims) == 3 and claims["held"].isin([True, False]).all()
+    separation = pd.read_csv(smoke_run / "separation.csv")
+    assert list(separation["stage"]) == ["stage1", "stage2", "stage3b"]
+    _in_unit_interval(separation.filter(like="kNN").to_numpy().ravel(), "kNN accuracy")
+    assert separation.filter(like="silhouette").abs().le(1).all().all()
+    assert pd.read_csv(smoke_run / "class_counts.csv")["train"].sum() > 0
+
+
+@pytest.mark.parametrize("notebook", list(FIGURES))
+def test_smoke_figures(smoke_run, notebook):
+    for name in FIGURES[notebook]:
+        path = smoke_run / "figures" / f"{name}.png"
+        assert path.is_file(), f"{notebook} did not save {path.name}"
+        data = path.read_bytes()
+        assert len(data) > 1000 and data.startswith(PNG_MAGIC), f"{path} is not a valid PNG"
+
+
+def test_smoke_report_and_timings(smoke_run):
+    report = (smoke_run / "report.html").read_text(encoding="utf-8")
+    assert all(nb in report for nb in course.NOTEBOOKS)
+    assert report.count("data:image/png;base64") >= sum(map(len, FIGURES.values()))
+    timings = json.loads((smoke_run / "timings.json").read_text())
+    assert list(timings) == course.NOTEBOOKS and all(t > 0 for t in timings.values())
+    for nb in course.NOTEBOOKS:
+        assert (smoke_run / "notebooks" / f"{nb}.ipynb").is_file()
