@@ -704,7 +704,17 @@ def write_markdown(path: Path, R: dict) -> None:
             w("\ntorch.compile time (first call per input shape, which compiles): "
               + "; ".join(f"{cache} cache: " + ", ".join(f"{k} {v:.1f} s" for k, v in t.items()) for cache, t in ci.items())
               + f". Cold = a fresh inductor cache ({R['compile_cache']}); warm = compiled again after "
-              "torch._dynamo.reset(), kernels from the on-disk cache (a later session).\n")
+              "torch._dynamo.reset(), kernels from the on-disk cache (a later session).")
+            v = d["variants"].get("torch.compile (inductor, dynamic=False)")
+            base = d["variants"]["baseline (no_grad)"]
+            if v is not None and "cold" in ci:
+                cold = list(ci["cold"].values())
+                gain_1 = 1e-3 * (base["latency"]["median_ms"] - v["latency"]["median_ms"])
+                gain_b = 1 / base["throughput"]["images_per_s"] - 1 / v["throughput"]["images_per_s"]
+                even = lambda c, g, unit: f"after {c / g:,.0f} {unit}" if g > 0 else "never (no gain)"
+                w(f"Break-even of the cold compile: batch 1 {even(cold[0], gain_1, 'calls')}; batches of "
+                  f"{d['throughput_batch']} {even(cold[1], gain_b, 'images')}.")
+            w("")
     w("## Summary of the speed-ups (section 4)\n")
     w("| variant | " + " | ".join(f"{s}px latency | {s}px throughput" for s in R["speedups"]) + " | outputs | verdict |")
     w("|---|" + "---:|---:|" * len(R["speedups"]) + "---|---|")
@@ -743,7 +753,8 @@ def overall_verdict(sps: list[float]) -> str:
 # ---------------------------------------------------------------- main
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="runs/benchmark", help="output folder (relative to the project root)")
+    ap.add_argument("--out", default=None, help="output folder, relative to the project root "
+                    "(default runs/benchmark; runs/benchmark-quick with --quick, so a check never overwrites a full run)")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     ap.add_argument("--sizes", type=int, nargs="+", default=[16, 56], help="input sizes in px")
     ap.add_argument("--train-sizes", type=int, nargs="+", default=None,
@@ -774,7 +785,7 @@ def _run(args, argv, do_compile: bool, compile_cache: str) -> dict:
     torch.set_num_threads(args.threads)
     P = dict(QUICK if args.quick else FULL)
     train_sizes = args.train_sizes or [resolve("quick").image_size]
-    out = resolve_path(args.out)
+    out = resolve_path(args.out or ("runs/benchmark-quick" if args.quick else "runs/benchmark"))
     out.mkdir(parents=True, exist_ok=True)
     try:
         python = os.path.relpath(sys.executable, PROJECT_ROOT)

@@ -21,6 +21,7 @@ from .checkpoints import CheckpointError
 from .config import SettingsError
 from .data import DataError, load_data
 from .paths import resolve_path
+from .training import TrainingDiverged
 
 
 def markdown(table: pd.DataFrame) -> str:
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     try:
         run(a.profile, a.data, a.seeds, a.name, a.overwrite, dict(a.p))
-    except (SettingsError, DataError, CheckpointError, runs.RunFolderError) as e:
+    except (SettingsError, DataError, CheckpointError, runs.RunFolderError, TrainingDiverged) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
