@@ -32,7 +32,6 @@ METHODS = {
     "three-stage w/o 3a": (["stage1", "stage2", "stage3b_from2"], None),
     "three-stage, TTA off": (["stage1", "stage2", "stage3a", "stage3b"], 1),
 }
-BASELINES = ["plain CE", "cRT (two-stage)", "LDAM-DRW"]
 
 
 def three_stage_passes(bundle, settings) -> int:
