@@ -52,9 +52,11 @@ def load_checkpoint(path: Path) -> dict:
     return ckpt
 
 
-def load_stage_model(run_dir, stage: str, num_classes: int, in_channels: int = 1,
-                     normed_classifier: bool = False) -> ShakeShakeNet:
-    """The finished model of `stage` in `run_dir`, checked for architecture and class count."""
+def load_stage_model(run_dir, stage: str, num_classes: int | None = None, **expected) -> ShakeShakeNet:
+    """The finished model of `stage` in `run_dir`, built from the architecture its checkpoint records.
+
+    `num_classes` and any other architecture entry given (e.g. normed_classifier=False) are checked against it.
+    """
     path = checkpoint_path(run_dir, stage)
     notebook = PRODUCER.get(stage, stage)
     if not path.exists():
@@ -63,11 +65,10 @@ def load_stage_model(run_dir, stage: str, num_classes: int, in_channels: int = 1
     if not ckpt.get("complete"):
         raise CheckpointError(f"the {stage} checkpoint in {run_dir} is unfinished (epoch {ckpt.get('epoch')} of "
                               f"{ckpt.get('epochs')}): re-run notebooks/{notebook}.ipynb to finish it")
-    arch = ckpt.get("arch", {})
-    expected = dict(in_channels=in_channels, num_classes=num_classes, depth=26, base_width=32,
-                    normed_classifier=normed_classifier)
-    if arch != expected:
-        raise CheckpointError(f"checkpoint {path} holds a model {arch}, expected {expected}; "
+    arch = dict(ckpt.get("arch", {}))
+    wanted = {k: v for k, v in {"num_classes": num_classes, **expected}.items() if v is not None}
+    if any(arch.get(k) != v for k, v in wanted.items()) or not {"depth", "base_width"} <= set(arch):
+        raise CheckpointError(f"checkpoint {path} holds a model {arch}, expected {wanted}; "
                               f"it comes from another model or class count, use a new run folder")
     model = ShakeShakeNet(**arch)
     model.load_state_dict(ckpt["model"])

@@ -2,61 +2,116 @@
 
     python -m helpers.compare --profile quick --data synthetic-sar            # seeds from the profile
     python -m helpers.compare --profile quick --data digits-lt --seeds 0 1 2
+    python -m helpers.compare --profile quick --data digits-lt -p budget_scale 2 --seeds 0 1 --no-ablations
 
 Each seed is a run folder runs/<name>/seed<k>/ (same layout as the course's), so an interrupted
 comparison continues where it stopped when the same command is run again; --overwrite starts afresh.
-Writes runs/<name>/per_seed.csv, comparison.csv and comparison.md.
+The folder is named after the profile, the data and the budget (`folder_name`), so two data sets
+never share one. Writes per_seed.csv, comparison.csv, tta_gains.csv and comparison.md there.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import math
+import re
 import shutil
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 
-from . import config, experiments, runs
+from . import config, experiments, runs, verdicts
 from .checkpoints import CheckpointError
 from .config import SettingsError
-from .data import DataError, load_data
+from .data import BUILT_IN, DataError, load_data
 from .paths import resolve_path
 from .training import TrainingDiverged
 
 
+def data_label(data: str) -> str:
+    """A built-in name as is; a path as its folder name plus a short hash of the full path."""
+    if data in BUILT_IN:
+        return data
+    path = resolve_path(data)
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", path.name or "data").strip("-") or "data"
+    return f"{stem}-{hashlib.sha1(str(path).encode()).hexdigest()[:6]}"
+
+
+def folder_name(profile: str, data: str, budget_scale: float = 1.0) -> str:
+    scale = "" if budget_scale == 1 else f"-x{budget_scale:g}"
+    return f"compare-{profile}-{data_label(data)}{scale}"
+
+
+def folder(profile: str, data: str, budget_scale: float = 1.0) -> Path:
+    return resolve_path(Path("runs") / folder_name(profile, data, budget_scale))
+
+
+def _pct(r, col: str) -> str:
+    m, s = r.get(f"{col}_mean"), r.get(f"{col}_std")
+    if m is None or (isinstance(m, float) and math.isnan(m)):
+        return "–"
+    return f"{100 * m:.1f}" + ("" if s is None or math.isnan(s) else f" ± {100 * s:.1f}")
+
+
 def markdown(table: pd.DataFrame) -> str:
-    lines = ["| method | balanced top-1 (mean ± std) | overall top-1 | seeds | image-passes | train time (s) |",
-             "|---|---|---|---|---|---|"]
+    """The comparison as a Markdown table; under-trained methods are marked and never a verdict's basis."""
+    lines = ["| method | balanced top-1 % (mean ± std) | many / medium / few-shot % | val balanced top-1 % | seeds "
+             "| full-model steps | classifier-only steps | image-passes | train time (s) | note |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
-        lines.append(f"| {r['method']} | {100 * r['balanced_top1_mean']:.1f} ± {100 * r['balanced_top1_std']:.1f} % "
-                     f"| {100 * r['top1_mean']:.1f} ± {100 * r['top1_std']:.1f} % | {int(r['seeds'])} "
-                     f"| {r['image_passes_mean']:,.0f} | {r['train_seconds_mean']:.0f} |")
+        note = [r.get("budget_note") or ""]
+        if r["under_trained"]:
+            note.append(f"**under-trained** (val under {100 * experiments.UNDER_TRAINED:.0f}%)")
+        elif r.get("seeds_under_trained", 0):
+            note.append(f"{int(r['seeds_under_trained'])} seed(s) under-trained")
+        lines.append(f"| {r['method']} | {_pct(r, 'balanced_top1')} "
+                     f"| {_pct(r, 'many_shot')} / {_pct(r, 'medium_shot')} / {_pct(r, 'few_shot')} "
+                     f"| {_pct(r, 'val_balanced_top1')} | {int(r['seeds'])} | {r['full_steps_mean']:,.0f} "
+                     f"| {r['classifier_steps_mean']:,.0f} | {r['image_passes_mean']:,.0f} | {r['train_seconds_mean']:.0f} "
+                     f"| {'; '.join(n for n in note if n)} |")
     return "\n".join(lines) + "\n"
 
 
-def run(profile: str, data: str, seeds, name: str | None, overwrite: bool, overrides: dict) -> pd.DataFrame:
+def gains_markdown(gains: pd.DataFrame) -> str:
+    lines = ["| TTA | gain over TTA off, balanced top-1 pp (mean ± std) | seeds |", "|---|---|---|"]
+    for _, r in gains.iterrows():
+        lines.append(f"| {r['tta']} | {100 * r['gain_mean']:+.1f} ± {100 * r['gain_std']:.1f} | {int(r['seeds'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def run(profile: str, data: str, seeds, name: str | None, overwrite: bool, overrides: dict,
+        ablations: bool = True, progress: bool = True) -> pd.DataFrame:
     settings = config.resolve(profile, data=data, **overrides)
     seeds = seeds or settings.seeds
-    name = name or f"compare-{profile}-{data if data in ('synthetic-sar', 'digits-lt') else 'custom'}"
-    root = resolve_path(name if "/" in name else f"runs/{name}")
+    root = resolve_path(name if name and "/" in name else Path("runs") / (name or folder_name(profile, data, settings.budget_scale)))
     if overwrite and root.exists():
         shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    methods = experiments.method_names(("method", "tta", "ablation") if ablations else ("method",))
     rows, t0 = [], time.time()
     for k, seed in enumerate(seeds, 1):
         print(f"== seed {seed} ({k}/{len(seeds)}), {time.time() - t0:.0f} s so far", flush=True)
         run_dir, s = runs.open_run(root / f"seed{seed}", profile, data=data, seed=seed, **overrides)
         bundle = load_data(s)
-        experiments.train_all(bundle, s, run_dir)
-        table = experiments.evaluate_methods(bundle, s, run_dir)
+        experiments.train_all(bundle, s, run_dir, progress=progress, ablations=ablations)
+        table = experiments.evaluate_methods(bundle, s, run_dir, methods)
         table.insert(1, "seed", seed)
         rows.append(table)
         per_seed = pd.concat(rows)
         per_seed.to_csv(root / "per_seed.csv", index=False)
     summary = experiments.aggregate(per_seed)
     summary.to_csv(root / "comparison.csv", index=False)
-    (root / "comparison.md").write_text(f"# {data}, profile {profile}, seeds {list(seeds)}\n\n" + markdown(summary)
-                                        + f"\nWall time of this command: {time.time() - t0:.0f} s.\n")
-    print(markdown(summary))
+    gains = experiments.tta_gains(per_seed)
+    gains.to_csv(root / "tta_gains.csv", index=False)
+    verdict = verdicts.claim1(summary)
+    text = (f"# {data}, profile {profile}, budget x{settings.budget_scale:g}, seeds {list(seeds)}\n\n"
+            + markdown(summary) + ("\n" + gains_markdown(gains) if len(gains) else "")
+            + f"\nClaim (1): {verdicts.sentence(verdict)}\n"
+            + f"\nWall time of this command: {time.time() - t0:.0f} s.\n")
+    (root / "comparison.md").write_text(text)
+    print(text)
     print(f"written {root / 'comparison.csv'} and {root / 'comparison.md'} ({time.time() - t0:.0f} s)")
     return summary
 
@@ -66,15 +121,19 @@ def main(argv=None) -> int:
     p.add_argument("--profile", default="quick")
     p.add_argument("--data", default="synthetic-sar", help="synthetic-sar, digits-lt, or a path to MAVOC-style folders")
     p.add_argument("--seeds", type=int, nargs="+")
-    p.add_argument("--name", help="run folder under runs/ (default compare-<profile>-<data>)")
+    p.add_argument("--name", help="run folder under runs/ (default compare-<profile>-<data>[-x<budget>])")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-ablations", action="store_true", help="methods only (the budget sweep)")
     p.add_argument("-p", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"), help="override a setting")
     a = p.parse_args(argv)
     try:
-        run(a.profile, a.data, a.seeds, a.name, a.overwrite, dict(a.p))
+        run(a.profile, a.data, a.seeds, a.name, a.overwrite, dict(a.p), ablations=not a.no_ablations)
     except (SettingsError, DataError, CheckpointError, runs.RunFolderError, TrainingDiverged) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to continue where it stopped", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -34,29 +34,38 @@ class Settings:
     batch_size: int = 128
     momentum: float = 0.9
     weight_decay: float = 5e-4
+    # A stage's budget is counted in optimizer steps: `stageX_steps` if > 0, else
+    # ceil(stageX_epochs x its set size / batch_size); then x budget_scale (helpers/budget.py).
     stage1_epochs: int = 20
+    stage1_steps: int = 0
     stage1_lr: float = 0.1
     stage2_epochs: int = 100
+    stage2_steps: int = 0
     stage2_lr: float = 0.05
     stage3_per_class: int = 5000     # images per class in the balanced stage-3 set
     stage3a_epochs: int = 20
+    stage3a_steps: int = 0
     stage3a_lr: float = 0.01
     stage3b_epochs: int = 10
+    stage3b_steps: int = 0           # classifier-only steps; cRT and LWS get the same
     stage3b_lr: float = 0.01
+    budget_scale: float = 1.0        # multiplies every stage's steps (the budget sweep: 1, 2, 4)
+    warmup_fraction: float = 0.05    # linear warm-up over this share of a stage's steps, then cosine to 0
+    min_stage_steps: int = 30        # fewer steps than this: a one-line warning (schedule and BatchNorm unsettled)
     # --- evaluation and plots ---
     tta_views: int = 3
     embed_points: int = 2000         # test images embedded by t-SNE / UMAP
-    # --- baselines (issue: evidence) ---
-    crt_epochs: int = 10             # cRT: classifier re-training epochs on class-balanced sampling
+    # --- baselines: each as its paper defines it, at the three-stage path's budget (helpers/experiments.py) ---
     ldam_max_margin: float = 0.5
     ldam_scale: float = 30.0
-    drw_start_fraction: float = 0.8  # LDAM-DRW: re-weighting starts after this share of the epochs
+    drw_start_fraction: float = 0.8  # LDAM-DRW: re-weighting starts after this share of the steps
     drw_beta: float = 0.9999
     seeds: list = field(default_factory=lambda: [0, 1, 2])  # multi-seed comparison
     # --- run ---
     seed: int = 0
     device: str = "auto"
     channels_last: bool = True
+    precision: str = "auto"          # "auto" (bf16 autocast on CUDA, fp16 + GradScaler without bf16; fp32 elsewhere), "fp32", "bf16", "fp16"
     num_workers: int = 0
 
     def to_dict(self) -> dict:
@@ -65,9 +74,11 @@ class Settings:
 
 POSITIVE_INTS = ["data_size", "val_per_class", "test_per_class", "image_size", "batch_size",
                  "stage1_epochs", "stage2_epochs", "stage3_per_class", "stage3a_epochs",
-                 "stage3b_epochs", "tta_views", "embed_points", "crt_epochs"]
-POSITIVE_FLOATS = ["stage1_lr", "stage2_lr", "stage3a_lr", "stage3b_lr", "digits_imbalance", "ldam_scale"]
-NON_NEGATIVE = ["num_workers", "weight_decay", "momentum", "ldam_max_margin", "drw_start_fraction", "drw_beta"]
+                 "stage3b_epochs", "tta_views", "embed_points", "min_stage_steps"]
+POSITIVE_FLOATS = ["stage1_lr", "stage2_lr", "stage3a_lr", "stage3b_lr", "digits_imbalance", "ldam_scale", "budget_scale"]
+NON_NEGATIVE = ["num_workers", "weight_decay", "momentum", "ldam_max_margin", "drw_start_fraction", "drw_beta",
+                "stage1_steps", "stage2_steps", "stage3a_steps", "stage3b_steps", "warmup_fraction"]
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def setting_names() -> list[str]:
@@ -124,6 +135,10 @@ def resolve(profile: str = "quick", **overrides) -> Settings:
             raise SettingsError(f"setting {name!r} must be >= 0, got {getattr(settings, name)}")
     if settings.tta_views > 3:
         raise SettingsError(f"tta_views must be 1, 2 or 3, got {settings.tta_views}")
+    if settings.warmup_fraction >= 1 or settings.drw_start_fraction >= 1:
+        raise SettingsError("warmup_fraction and drw_start_fraction must be below 1 (shares of a stage's steps)")
+    if settings.precision not in PRECISIONS:
+        raise SettingsError(f"setting 'precision' must be one of {', '.join(PRECISIONS)}, got {settings.precision!r}")
     return settings
 
 

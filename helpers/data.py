@@ -69,19 +69,30 @@ class DataBundle:
     mean: float
     std: float
     notes: list = field(default_factory=list)
+    hflip: bool = True               # does a left-right flip keep the label? (augmentation and TTA use it)
 
     def class_counts(self, split: str = "train") -> np.ndarray:
         return np.bincount(getattr(self, split).targets.numpy(), minlength=NUM_CLASSES)
 
 
 # ---------------------------------------------------------------- transforms
-def train_transform(image_size: int, mean: float, std: float):
-    """Label-preserving augmentation for SAR chips: small shifts and azimuth (left-right) flips.
+# Data sets on which a left-right flip changes the class (a mirrored 2 is no 2); SAR chips keep it.
+NO_FLIP = {"digits-lt"}
 
-    Up-down flips and rotations are avoided: they would move the radar shadow to the wrong side.
+
+def flip_keeps_label(data: str) -> bool:
+    return data not in NO_FLIP
+
+
+def train_transform(image_size: int, mean: float, std: float, hflip: bool = True):
+    """Label-preserving augmentation: small shifts, and for SAR chips azimuth (left-right) flips.
+
+    Up-down flips and rotations are avoided on SAR: they would move the radar shadow to the wrong
+    side. Digits get no flips at all (`NO_FLIP`).
     """
+    flips = [v2.RandomHorizontalFlip()] if hflip else []
     return v2.Compose([v2.RandomCrop(image_size, padding=max(1, image_size // 8), padding_mode="reflect"),
-                       v2.RandomHorizontalFlip(), v2.Normalize([mean], [std])])
+                       *flips, v2.Normalize([mean], [std])])
 
 
 def eval_transform(mean: float, std: float):
@@ -281,7 +292,9 @@ def load_data(settings) -> DataBundle:
         start = end
     pixels = sets["train"].images.float().div_(255)
     mean, std = float(pixels.mean()), float(pixels.std()) or 1.0
+    hflip = flip_keeps_label(settings.data)
     return DataBundle(name=settings.data, root=root, class_names=class_names, mean=mean, std=std, notes=notes,
-                      train=sets["train"].with_transform(train_transform(settings.image_size, mean, std)),
+                      hflip=hflip,
+                      train=sets["train"].with_transform(train_transform(settings.image_size, mean, std, hflip)),
                       val=sets["val"].with_transform(eval_transform(mean, std)),
                       test=sets["test"].with_transform(eval_transform(mean, std)))

@@ -2,7 +2,8 @@
 
 LDAM subtracts a class-dependent margin m_c = C / n_c^(1/4) (largest margin `max_margin`) from the
 true-class logit before a scaled softmax; DRW switches on class-balanced weights
-(1 - beta) / (1 - beta^n_c) late in training.
+(1 - beta) / (1 - beta^n_c) late in training
+(after `drw_start_fraction` of the optimizer steps).
 """
 from __future__ import annotations
 
@@ -25,9 +26,10 @@ class LDAMLoss(torch.nn.Module):
         adjusted[torch.arange(len(target)), target] -= margin
         return F.cross_entropy(self.scale * adjusted, target, weight=self.weight.to(logits.device))
 
-    def set_epoch(self, epoch: int, epochs: int, class_counts, start_fraction: float, beta: float):
-        """Deferred re-weighting: plain weights before `start_fraction` of the epochs, class-balanced after."""
-        if epoch >= int(start_fraction * epochs):
+    def set_step(self, step: int, total: int, class_counts, start_fraction: float, beta: float, warmup: int = 0):
+        """Deferred re-weighting: plain weights until `start_fraction` of the steps (never inside the
+        warm-up), class-balanced weights (1 - beta) / (1 - beta^n_c), normalised to sum to C, after."""
+        if step >= max(warmup, int(start_fraction * total)):
             n = np.asarray(class_counts, dtype=np.float64)
             w = (1 - beta) / (1 - np.power(beta, n))
             self.weight = torch.tensor(w / w.sum() * len(n), dtype=torch.float32)

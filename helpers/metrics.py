@@ -22,3 +22,19 @@ def summary(y_true, y_pred, num_classes: int = 10) -> dict:
 
 def confusion(y_true, y_pred, num_classes: int = 10, normalize: str | None = "true"):
     return confusion_matrix(y_true, y_pred, labels=list(range(num_classes)), normalize=normalize)
+
+
+# Shot groups by training images per class, as in Kang et al.'s classifier-balancing code.
+MANY_SHOT, FEW_SHOT = 100, 20
+
+
+def shot_group(count: int) -> str:
+    """'many' (over 100 training images), 'few' (under 20) or 'medium'."""
+    return "many" if count > MANY_SHOT else ("few" if count < FEW_SHOT else "medium")
+
+
+def shot_groups(per_class_accuracy, train_counts) -> dict:
+    """Mean per-class accuracy within each shot group (NaN for an empty group)."""
+    acc, counts = np.asarray(per_class_accuracy, dtype=float), np.asarray(train_counts)
+    groups = np.array([shot_group(int(n)) for n in counts])
+    return {g: float(acc[groups == g].mean()) if (groups == g).any() else float("nan") for g in ("many", "medium", "few")}

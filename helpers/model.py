@@ -90,17 +90,28 @@ class NormedLinear(nn.Linear):
         return F.linear(F.normalize(x, dim=1), F.normalize(self.weight, dim=1))
 
 
+class ScaledLinear(nn.Linear):
+    """LWS (Kang et al., ICLR 2020): a fixed linear classifier whose class logits are scaled by learned f_c."""
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__(in_features, out_features)
+        self.scales = nn.Parameter(torch.ones(out_features))
+
+    def forward(self, x):
+        return super().forward(x) * self.scales
+
+
 class ShakeShakeNet(nn.Module):
     """Shake-Shake ResNet for small images; `features` gives the penultimate (pooled) features."""
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, depth: int = 26, base_width: int = 32,
-                 normed_classifier: bool = False):
+                 normed_classifier: bool = False, weight_scaling: bool = False):
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"depth must be 6n+2 (26, 32, ...), got {depth}")
         blocks = (depth - 2) // 6
         self.arch = dict(in_channels=in_channels, num_classes=num_classes, depth=depth, base_width=base_width,
-                         normed_classifier=normed_classifier)
+                         normed_classifier=normed_classifier, weight_scaling=weight_scaling)
         self.stem = nn.Sequential(nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16))
         layers, cin = [], 16
         for stage, width in enumerate([base_width, 2 * base_width, 4 * base_width]):
@@ -109,7 +120,8 @@ class ShakeShakeNet(nn.Module):
                 layers.append(ShakeBlock(cin, width, stride))
                 cin = width
         self.blocks = nn.Sequential(*layers)
-        self.fc = NormedLinear(cin, num_classes) if normed_classifier else nn.Linear(cin, num_classes)
+        head = NormedLinear if normed_classifier else (ScaledLinear if weight_scaling else nn.Linear)
+        self.fc = head(cin, num_classes)
         self.feature_dim = cin
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -149,6 +161,17 @@ class ShakeShakeNet(nn.Module):
                     new.bias[dst] = old.bias[src]
         self.fc = new
         self.arch["num_classes"] = num_classes
+
+    def add_weight_scaling(self) -> list:
+        """LWS: keep the trained classifier, add per-class scales (initialised to 1); returns them to train."""
+        old = self.fc
+        new = ScaledLinear(old.in_features, old.out_features).to(old.weight.device, old.weight.dtype)
+        with torch.no_grad():
+            new.weight.copy_(old.weight)
+            new.bias.copy_(old.bias)
+        self.fc = new
+        self.arch["weight_scaling"] = True
+        return [new.scales]
 
     def reset_classifier(self) -> None:
         """A freshly initialised classifier of the same size (cRT re-trains from scratch)."""

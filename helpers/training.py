@@ -1,9 +1,15 @@
-"""One training loop for every stage: SGD + momentum, cosine LR, a checkpoint after every epoch.
+"""One training loop for every stage: SGD + momentum, linear warm-up then cosine, counted in optimizer steps.
 
-`trainable="classifier"` freezes the backbone *and keeps its BatchNorm statistics fixed* (the
-backbone stays in eval mode), as in stage 3b and cRT.  Each epoch is seeded from (seed, stage,
-epoch), so a stage stopped after epoch k and re-run resumes at k+1 and ends with the same weights
-as an uninterrupted run.
+A stage runs for a number of optimizer steps (helpers/budget.py says how many), in epochs over its
+training set; the last epoch stops when the steps are spent. A checkpoint is written after every
+epoch. `trainable="classifier"` freezes the backbone *and keeps its BatchNorm statistics fixed*
+(the backbone stays in eval mode), as in stage 3b, cRT and LWS. Each epoch is seeded from
+(seed, stage, epoch) and every image's augmentation from its own seed (helpers/loader.py), so a
+stage stopped after epoch k and re-run resumes at k+1 and ends with the same weights as an
+uninterrupted run, with any number of data-loading workers.
+
+On CUDA the model and batches run in channels_last, under bf16 autocast (fp16 with a GradScaler
+where the card has no bf16), with cudnn.benchmark on; `precision` chooses.
 """
 from __future__ import annotations
 
@@ -19,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
+
+from .loader import make_loader, steps_per_epoch
 
 from .checkpoints import CheckpointError, checkpoint_path, load_checkpoint, save_atomic
 from .config import SettingsError
@@ -72,38 +80,70 @@ def predict_logits(model, dataset, device, batch_size: int = 256, channels_last:
     return torch.cat(out)
 
 
-def train_stage(model, train_set, *, stage: str, run_dir, settings, epochs: int, lr: float,
-                trainable: str = "all", val_set=None, sampler=None, loss_fn=None, before_epoch=None,
-                after_epoch=None, progress: bool = True) -> pd.DataFrame:
-    """Train `model` for one stage; returns the per-epoch metrics (also in <run_dir>/<stage>/metrics.csv).
+def precision_for(settings, device: torch.device):
+    """(autocast dtype or None, use a GradScaler) for `settings.precision` on `device`."""
+    p = settings.precision
+    if device.type != "cuda" or p == "fp32":
+        return None, False
+    if p == "auto":
+        p = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return (torch.bfloat16, False) if p == "bf16" else (torch.float16, True)
+
+
+def warmup_steps(settings, steps: int) -> int:
+    """Steps of the linear warm-up at the start of a stage of `steps` steps."""
+    return max(1, round(settings.warmup_fraction * steps)) if settings.warmup_fraction > 0 else 0
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up over `warmup` steps, then cosine from 1 to 0 at `total`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(step - warmup, total - warmup) / max(1, total - warmup)))
+
+
+def train_stage(model, train_set, *, stage: str, run_dir, settings, steps: int, lr: float,
+                trainable: str = "all", val_set=None, balanced: bool = False, loss_fn=None, on_step=None,
+                after_epoch=None, params=None, progress: bool = True) -> pd.DataFrame:
+    """Train `model` for `steps` optimizer steps; returns the per-epoch metrics (also in <run_dir>/<stage>/metrics.csv).
 
     If <run_dir>/<stage>/checkpoint.pt exists the stage resumes from it (or, if complete, just loads it).
-    `sampler(epoch)` may give a torch Sampler; `before_epoch(epoch)` lets a loss change (LDAM-DRW).
+    `balanced=True` draws class-balanced batches (cRT, LWS); `on_step(step, total)` runs before each
+    step (LDAM-DRW switches its weights there); `params` replaces the trained parameters (LWS).
     """
-    if epochs <= 0 or lr <= 0:
-        raise SettingsError(f"{stage}: epochs and lr must be > 0, got epochs={epochs}, lr={lr}")
+    if steps <= 0 or lr <= 0:
+        raise SettingsError(f"{stage}: steps and lr must be > 0, got steps={steps}, lr={lr}")
     if trainable not in ("all", "classifier"):
         raise SettingsError(f"trainable must be 'all' or 'classifier', got {trainable!r}")
     device = pick_device(settings.device)
-    channels_last = settings.channels_last and device.type == "cpu"
+    amp_dtype, use_scaler = precision_for(settings, device)
+    channels_last = settings.channels_last and device.type in ("cpu", "cuda")
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     model.to(device=device, memory_format=memory_format)
     for p in model.parameters():
         p.requires_grad_(trainable == "all")
-    model.fc.requires_grad_(True)
-    params = [p for p in model.parameters() if p.requires_grad]
+    if params is None:
+        model.fc.requires_grad_(True)
+        params = [p for p in model.parameters() if p.requires_grad]
+    else:
+        for p in params:
+            p.requires_grad_(True)
     optimizer = torch.optim.SGD(params, lr=lr, momentum=settings.momentum, weight_decay=settings.weight_decay, nesterov=True)
-    steps_per_epoch = math.ceil((len(train_set) if sampler is None else len(sampler(0))) / settings.batch_size)
-    total_steps = epochs * steps_per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
+    warmup = warmup_steps(settings, steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps, warmup))
+    scaler = torch.amp.GradScaler("cuda") if use_scaler else None
     loss_fn = loss_fn or F.cross_entropy
+    per_epoch = steps_per_epoch(len(train_set), settings.batch_size)
+    epochs = math.ceil(steps / per_epoch)
 
-    stage_config = {"stage": stage, "epochs": epochs, "lr": lr, "trainable": trainable, "train_size": len(train_set),
-                    "settings": settings.to_dict()}
-    ignore = {"device", "num_workers"}
+    stage_config = {"stage": stage, "steps": steps, "warmup_steps": warmup, "lr": lr, "trainable": trainable,
+                    "balanced": balanced, "train_size": len(train_set), "settings": settings.to_dict()}
+    ignore = {"device", "num_workers", "precision"}
     comparable = lambda cfg: {**cfg, "settings": {k: v for k, v in cfg["settings"].items() if k not in ignore}}
     path = checkpoint_path(run_dir, stage)
-    history, start = [], 0
+    history, start, step = [], 0, 0
     if path.exists():
         ckpt = load_checkpoint(path)
         if comparable(ckpt.get("config", {})) != comparable(stage_config):
@@ -114,44 +154,56 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, epochs: int,
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
-        history, start = ckpt["metrics"], ckpt["epoch"]
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        history, start, step = ckpt["metrics"], ckpt["epoch"], ckpt.get("step", 0)
         if start < epochs and progress:
-            print(f"{stage}: resuming from epoch {start + 1} of {epochs} ({path})")
+            print(f"{stage}: resuming from epoch {start + 1} of {epochs}, step {step} of {steps} ({path})")
 
+    loader, sampler = (None, None) if start >= epochs else make_loader(
+        train_set, settings.batch_size, settings.num_workers, pin_memory=device.type == "cuda", balanced=balanced)
     for epoch in range(start, epochs):
         seed = epoch_seed(settings.seed, stage, epoch)
         seed_everything(seed)
-        if before_epoch is not None:
-            before_epoch(epoch)
-        loader = DataLoader(train_set, batch_size=settings.batch_size, drop_last=False,
-                            shuffle=sampler is None, sampler=None if sampler is None else sampler(epoch),
-                            generator=torch.Generator().manual_seed(seed), num_workers=settings.num_workers,
-                            pin_memory=device.type == "cuda", persistent_workers=False)
+        sampler.set_epoch(seed)
         model.train()
         if trainable == "classifier":
             model.eval()          # frozen backbone: BatchNorm statistics stay as they are
-        t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
-        bar = tqdm(loader, desc=f"{stage} epoch {epoch + 1}/{epochs}", leave=False, disable=not progress)
-        for x, y in bar:
+        t0, seen, loss_sum, correct, done = time.time(), 0, 0.0, 0, 0
+        todo = min(per_epoch, steps - step)
+        bar = tqdm(total=todo, desc=f"{stage} epoch {epoch + 1}/{epochs}", leave=False, disable=not progress)
+        for x, y in loader:
             x = x.to(device, non_blocking=True, memory_format=memory_format)
             y = y.to(device, non_blocking=True)
-            logits = model(x)
-            loss = loss_fn(logits, y)
+            if on_step is not None:
+                on_step(step, steps)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                logits = model(x)
+                loss = loss_fn(logits.float(), y)
             if not torch.isfinite(loss):
                 kept = (f"the last good checkpoint (epoch {epoch}) is kept at {path}" if path.exists()
                         else "no checkpoint was written")
                 raise TrainingDiverged(f"{stage}: the loss became {loss.item()} at epoch {epoch + 1} "
                                        f"(learning rate {scheduler.get_last_lr()[0]:.4g}); lower the learning rate; {kept}")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
             scheduler.step()
-            seen += len(y)
+            step, done, seen = step + 1, done + 1, seen + len(y)
             loss_sum += loss.item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()
+            bar.update(1)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}")
-        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / seen,
-               "train_acc": correct / seen, "images": seen, "seconds": time.time() - t0}
+            if done == todo:
+                break
+        bar.close()
+        row = {"epoch": epoch + 1, "steps": done, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / seen,
+               "train_acc": correct / seen, "images": seen, "trainable": trainable, "seconds": time.time() - t0}
         if val_set is not None:
             pred = predict_logits(model, val_set, device, channels_last=channels_last).argmax(1).numpy()
             row["val_balanced_top1"] = summary(val_set.targets.numpy(), pred, model.num_classes)["balanced_top1"]
@@ -162,12 +214,14 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, epochs: int,
                                       else "no checkpoint was written"))
         history.append(row)
         save_atomic({"stage": stage, "config": stage_config, "arch": dict(model.arch), "model": model.state_dict(),
-                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch + 1,
-                     "epochs": epochs, "complete": epoch + 1 == epochs, "metrics": history, "rng": _rng_states()}, path)
+                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "scaler": scaler.state_dict() if scaler is not None else None, "epoch": epoch + 1,
+                     "epochs": epochs, "step": step, "steps": steps, "complete": step == steps, "metrics": history,
+                     "rng": _rng_states()}, path)
         pd.DataFrame(history).to_csv(path.parent / "metrics.csv", index=False)
         if progress:
             extra = f", val balanced top-1 {row['val_balanced_top1']:.3f}" if "val_balanced_top1" in row else ""
-            print(f"{stage} epoch {epoch + 1}/{epochs}: loss {row['train_loss']:.3f}, "
+            print(f"{stage} epoch {epoch + 1}/{epochs} (step {step}/{steps}): loss {row['train_loss']:.3f}, "
                   f"{seen / row['seconds']:.0f} images/s{extra}")
         if after_epoch is not None:
             after_epoch(epoch)

@@ -88,7 +88,7 @@ def test_stage3a_grows_the_stage2_head(tmp_path):
     torch.manual_seed(0)
     s2 = ShakeShakeNet(num_classes=9)
     fake_checkpoint(tmp_path, "stage2", s2)
-    grown = stages._start_from(tmp_path, "stage2")
+    grown = stages.start_from(tmp_path, "stage2")
     assert grown.num_classes == 10
     torch.testing.assert_close(grown.fc.weight.detach()[1:], s2.fc.weight.detach())
     torch.testing.assert_close(grown.fc.bias.detach()[1:], s2.fc.bias.detach())

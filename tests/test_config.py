@@ -12,15 +12,15 @@ def test_profiles_resolve():
         s = config.resolve(name)
         assert isinstance(s, config.Settings)
     smoke = config.resolve("smoke")
-    assert (smoke.data_size, smoke.image_size, smoke.stage1_epochs, smoke.batch_size) == (300, 16, 1, 32)
+    assert (smoke.data_size, smoke.image_size, smoke.stage1_steps, smoke.batch_size) == (300, 16, 3, 32)
     assert config.resolve("paper").image_size == 56
     # A setting no profile mentions keeps the default.
     assert config.resolve("smoke").momentum == config.Settings().momentum
 
 
 def test_overrides_win_and_none_keeps_profile_value():
-    assert config.resolve("smoke", stage1_epochs=3).stage1_epochs == 3
-    assert config.resolve("smoke", stage1_epochs=None).stage1_epochs == 1
+    assert config.resolve("smoke", stage1_steps=5).stage1_steps == 5
+    assert config.resolve("smoke", stage1_steps=None).stage1_steps == 3
 
 
 def test_string_overrides_are_coerced():
@@ -57,7 +57,7 @@ def test_unknown_setting_lists_valid_ones():
     assert "stage1_epochs" in assert_one_line(e)
 
 
-@pytest.mark.parametrize("name", ["stage1_epochs", "stage2_epochs", "stage3a_epochs", "stage3b_epochs", "crt_epochs",
+@pytest.mark.parametrize("name", ["stage1_epochs", "stage2_epochs", "stage3a_epochs", "stage3b_epochs", "min_stage_steps",
                                   "batch_size", "stage3_per_class", "val_per_class", "test_per_class", "data_size",
                                   "image_size"])
 @pytest.mark.parametrize("value", [0, -1])

@@ -49,8 +49,8 @@ def test_open_run_writes_config_and_env(tmp_path):
 def test_open_run_refuses_contradicting_settings(tmp_path):
     run_dir, _ = runs.open_run(tmp_path / "r", "smoke", **TINY_RUN)
     with pytest.raises(SettingsError) as e:
-        runs.open_run(run_dir, "smoke", **{**TINY_RUN, "stage1_epochs": 2})
-    assert assert_one_line(e) == (f"run folder {run_dir} was made with other settings (stage1_epochs: run has 1, "
+        runs.open_run(run_dir, "smoke", **{**TINY_RUN, "stage1_steps": 2})
+    assert assert_one_line(e) == (f"run folder {run_dir} was made with other settings (stage1_steps: run has 3, "
                                   f"asked 2); use a new run folder to change them")
     with pytest.raises(SettingsError, match=r"data_size: run has 100, asked 300"):
         runs.open_run(run_dir, "smoke")

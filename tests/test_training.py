@@ -13,12 +13,12 @@ from helpers.model import shake_shake_26_2x32d
 from helpers.training import TrainingDiverged, pick_device, train_stage
 
 pytestmark = pytest.mark.usefixtures("sar_data_dir")
-COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "images", "seconds", "val_balanced_top1"]
+COLUMNS = ["epoch", "steps", "lr", "train_loss", "train_acc", "images", "trainable", "seconds", "val_balanced_top1"]
 
 
 @pytest.fixture(scope="module")
 def train_set():
-    return chips(2)                      # 20 chips: 3 steps of batch 8
+    return chips(2)                      # 20 chips: 2 full batches of 8 a epoch (drop_last)
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +32,17 @@ def fresh_model(seed=0, **kw):
 
 
 def run(model, data, run_dir, settings, **kw):
-    kw = {"stage": "stage1", "epochs": 1, "lr": 0.05, "progress": False, **kw}
+    kw = {"stage": "stage1", "steps": 2, "lr": 0.05, "progress": False, **kw}
     return train_stage(model, data, run_dir=run_dir, settings=settings, **kw)
 
 
 def test_train_stage_outputs(tmp_path, tiny_settings, train_set, val_set):
     s = tiny_settings()
     model = fresh_model()
-    history = run(model, train_set, tmp_path, s, epochs=2, val_set=val_set)
+    history = run(model, train_set, tmp_path, s, steps=4, val_set=val_set)
     assert isinstance(history, pd.DataFrame) and list(history.columns) == COLUMNS
-    assert history["epoch"].tolist() == [1, 2] and history["images"].tolist() == [20, 20]
+    assert history["epoch"].tolist() == [1, 2] and history["images"].tolist() == [16, 16]
+    assert history["steps"].tolist() == [2, 2] and set(history["trainable"]) == {"all"}
     assert history["lr"].iloc[-1] == pytest.approx(0.0, abs=1e-12)            # cosine schedule reaches 0
     assert ((history["train_acc"] >= 0) & (history["train_acc"] <= 1)).all()
     assert history["train_loss"].map(math.isfinite).all()
@@ -49,7 +50,7 @@ def test_train_stage_outputs(tmp_path, tiny_settings, train_set, val_set):
     pd.testing.assert_frame_equal(saved, history, check_exact=False)
     ckpt = load_checkpoint(checkpoint_path(tmp_path, "stage1"))
     assert {"model", "optimizer", "scheduler", "epoch", "rng", "config", "arch", "metrics"} <= set(ckpt)
-    assert ckpt["epoch"] == 2 and ckpt["complete"] and ckpt["config"]["settings"] == s.to_dict()
+    assert ckpt["epoch"] == 2 and ckpt["step"] == 4 and ckpt["complete"] and ckpt["config"]["settings"] == s.to_dict()
     assert {"python", "numpy", "torch"} <= set(ckpt["rng"])
     assert ckpt["arch"]["num_classes"] == 10
     assert not model.training                                                 # returned in eval mode
@@ -104,8 +105,8 @@ def test_pick_device(monkeypatch):
 
 
 def test_bad_stage_arguments(tmp_path, tiny_settings, train_set):
-    with pytest.raises(SettingsError, match=r"stage1: epochs and lr must be > 0, got epochs=0, lr=0.05"):
-        run(fresh_model(), train_set, tmp_path, tiny_settings(), epochs=0)
+    with pytest.raises(SettingsError, match=r"stage1: steps and lr must be > 0, got steps=0, lr=0.05"):
+        run(fresh_model(), train_set, tmp_path, tiny_settings(), steps=0)
     with pytest.raises(SettingsError, match=r"trainable must be 'all' or 'classifier', got 'head'"):
         run(fresh_model(), train_set, tmp_path, tiny_settings(), trainable="head")
     assert not (tmp_path / "stage1").exists()
@@ -120,17 +121,17 @@ def interrupt(epoch):
 def test_interrupted_stage_resumes_to_the_same_result(tmp_path, tiny_settings, train_set, val_set):
     s = tiny_settings()
     straight = fresh_model()
-    expected = run(straight, train_set, tmp_path / "straight", s, epochs=3, val_set=val_set)
+    expected = run(straight, train_set, tmp_path / "straight", s, steps=6, val_set=val_set)
 
     with pytest.raises(KeyboardInterrupt):
-        run(fresh_model(), train_set, tmp_path / "resumed", s, epochs=3, val_set=val_set, after_epoch=interrupt)
+        run(fresh_model(), train_set, tmp_path / "resumed", s, steps=6, val_set=val_set, after_epoch=interrupt)
     ckpt = load_checkpoint(checkpoint_path(tmp_path / "resumed", "stage1"))
     assert ckpt["epoch"] == 1 and not ckpt["complete"]
     assert len(pd.read_csv(tmp_path / "resumed" / "stage1" / "metrics.csv")) == 1
 
     epochs_run = []
     resumed = fresh_model(seed=123)              # a different init: the checkpoint must win
-    got = run(resumed, train_set, tmp_path / "resumed", s, epochs=3, val_set=val_set, after_epoch=epochs_run.append)
+    got = run(resumed, train_set, tmp_path / "resumed", s, steps=6, val_set=val_set, after_epoch=epochs_run.append)
     assert epochs_run == [1, 2]                  # resumed at epoch 2 (index 1)
     pd.testing.assert_frame_equal(got.drop(columns="seconds"), expected.drop(columns="seconds"), check_exact=True)
     a, b = straight.state_dict(), resumed.state_dict()
@@ -139,20 +140,20 @@ def test_interrupted_stage_resumes_to_the_same_result(tmp_path, tiny_settings, t
 
 def test_resume_refuses_a_checkpoint_made_with_other_settings(tmp_path, tiny_settings, train_set):
     with pytest.raises(KeyboardInterrupt):
-        run(fresh_model(), train_set, tmp_path, tiny_settings(), epochs=2, after_epoch=interrupt)
+        run(fresh_model(), train_set, tmp_path, tiny_settings(), steps=4, after_epoch=interrupt)
     with pytest.raises(CheckpointError, match=r"was made with other settings than this run's; use a new run folder") as e:
-        run(fresh_model(), train_set, tmp_path, tiny_settings(stage1_lr=0.3), epochs=2)
+        run(fresh_model(), train_set, tmp_path, tiny_settings(stage1_lr=0.3), steps=4)
     assert_one_line(e)
     with pytest.raises(CheckpointError, match=r"was made with other settings"):
-        run(fresh_model(), train_set, tmp_path, tiny_settings(), epochs=2, lr=0.01)
+        run(fresh_model(), train_set, tmp_path, tiny_settings(), steps=4, lr=0.01)
 
 
 def test_resume_refuses_a_checkpoint_of_another_model(tmp_path, tiny_settings, train_set):
     s = tiny_settings()
     with pytest.raises(KeyboardInterrupt):
-        run(fresh_model(), train_set, tmp_path, s, epochs=2, after_epoch=interrupt)
+        run(fresh_model(), train_set, tmp_path, s, steps=4, after_epoch=interrupt)
     with pytest.raises(CheckpointError, match=r"holds a model .*'num_classes': 10.*this stage builds .*'num_classes': 9") as e:
-        run(fresh_model(num_classes=9), train_set, tmp_path, s, epochs=2)
+        run(fresh_model(num_classes=9), train_set, tmp_path, s, steps=4)
     assert_one_line(e)
 
 
@@ -170,13 +171,13 @@ def test_crash_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, tiny_
 
     monkeypatch.setattr(torch, "save", crashing_save)
     with pytest.raises(OSError, match="disk full"):
-        run(fresh_model(), train_set, tmp_path, s, epochs=2)
+        run(fresh_model(), train_set, tmp_path, s, steps=4)
     monkeypatch.setattr(torch, "save", real_save)
     path = checkpoint_path(tmp_path, "stage1")
     ckpt = load_checkpoint(path)                  # the epoch-1 checkpoint is intact
     assert ckpt["epoch"] == 1
     assert sorted(p.name for p in path.parent.iterdir()) == ["checkpoint.pt", "metrics.csv"]   # no .tmp left
-    history = run(fresh_model(), train_set, tmp_path, s, epochs=2)                               # and it resumes
+    history = run(fresh_model(), train_set, tmp_path, s, steps=4)                               # and it resumes
     assert history["epoch"].tolist() == [1, 2]
 
 
@@ -202,8 +203,8 @@ class NanAtEpoch:
     def __init__(self, bad_epoch):
         self.bad_epoch, self.epoch = bad_epoch, 0
 
-    def set(self, epoch):
-        self.epoch = epoch + 1
+    def set(self, step, total):                  # an on_step callback: 2 steps an epoch here
+        self.epoch = step // 2 + 1
 
     def __call__(self, logits, y):
         loss = torch.nn.functional.cross_entropy(logits, y)
@@ -213,7 +214,7 @@ class NanAtEpoch:
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_settings, train_set):
     loss = NanAtEpoch(2)
     with pytest.raises(TrainingDiverged) as e:
-        run(fresh_model(), train_set, tmp_path, tiny_settings(), epochs=3, loss_fn=loss, before_epoch=loss.set)
+        run(fresh_model(), train_set, tmp_path, tiny_settings(), steps=6, loss_fn=loss, on_step=loss.set)
     msg = assert_one_line(e)
     assert msg.startswith("stage1: the loss became nan at epoch 2 (learning rate ")
     assert "lower the learning rate; the last good checkpoint (epoch 1) is kept at " in msg
@@ -225,13 +226,13 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_settings, 
 def test_nan_in_the_first_epoch_says_no_checkpoint(tmp_path, tiny_settings, train_set):
     loss = NanAtEpoch(1)
     with pytest.raises(TrainingDiverged, match=r"at epoch 1 \(learning rate 0.05\); lower the learning rate; no checkpoint was written"):
-        run(fresh_model(), train_set, tmp_path, tiny_settings(), loss_fn=loss, before_epoch=loss.set)
+        run(fresh_model(), train_set, tmp_path, tiny_settings(), loss_fn=loss, on_step=loss.set)
     assert not checkpoint_path(tmp_path, "stage1").exists()
 
 
 def test_huge_learning_rate_is_caught(tmp_path, tiny_settings, train_set):
     with pytest.raises(TrainingDiverged, match=r"stage1: the (loss|weights) became .* at epoch \d \(learning rate "):
-        run(fresh_model(), train_set, tmp_path, tiny_settings(), epochs=3, lr=1e30)
+        run(fresh_model(), train_set, tmp_path, tiny_settings(), steps=6, lr=1e30)
     path = checkpoint_path(tmp_path, "stage1")
     if path.exists():                             # whatever was saved is finite
         ckpt = load_checkpoint(path)

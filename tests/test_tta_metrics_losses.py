@@ -87,8 +87,14 @@ def test_ldam_margins_and_drw_weights():
     adjusted = logits.clone()
     adjusted[torch.arange(3), target] -= loss.margins
     torch.testing.assert_close(loss(logits, target), F.cross_entropy(30 * adjusted, target))
-    loss.set_epoch(1, 10, counts, start_fraction=0.8, beta=0.9999)
+    # Cao et al.'s margins C / n^(1/4), scaled so the largest is 0.5, worked by hand: [0.158, 0.281, 0.5].
+    np.testing.assert_allclose(m, [0.5 / 100 ** 0.25, 0.5 / 10 ** 0.25, 0.5], rtol=1e-6)
+    np.testing.assert_allclose(m, [0.158, 0.281, 0.5], atol=5e-4)
+    # DRW switches at a share of the *steps*, never inside the warm-up.
+    loss.set_step(79, 100, counts, start_fraction=0.8, beta=0.9999, warmup=5)
     assert torch.equal(loss.weight, torch.ones(3))
-    loss.set_epoch(8, 10, counts, start_fraction=0.8, beta=0.9999)
+    loss.set_step(3, 4, counts, start_fraction=0.5, beta=0.9999, warmup=5)      # 0.5 x 4 = step 2, but warm-up lasts 5
+    assert torch.equal(loss.weight, torch.ones(3))
+    loss.set_step(80, 100, counts, start_fraction=0.8, beta=0.9999, warmup=5)
     w = loss.weight.numpy()
     assert w[0] < w[1] < w[2] and w.sum() == pytest.approx(3)

@@ -1,0 +1,92 @@
+"""Data loading that gives the same batches whatever the number of workers, and after a resume.
+
+Each epoch's order (a shuffle, or class-balanced draws for cRT/LWS) is drawn in the main process
+from a seed of (run seed, stage, epoch). Every item travels with its own seed, and its random
+augmentation is drawn from that seed alone (`SeededItems`), so it does not matter which worker
+decodes it, how many workers there are, or whether the stage was interrupted and resumed. The
+workers can therefore be persistent for the whole stage (on a GPU they keep the card fed).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+class EpochSampler(Sampler):
+    """Yields (index, item seed) pairs; `set_epoch(seed)` draws the next epoch's order.
+
+    `weights` (one per item) switches from a shuffle without replacement to weighted draws with
+    replacement (class-balanced sampling).
+    """
+
+    def __init__(self, n: int, weights=None, num_samples: int | None = None):
+        self.n, self.weights = n, None if weights is None else torch.as_tensor(weights, dtype=torch.double)
+        self.num_samples = num_samples or n
+        self.seed = 0
+
+    def set_epoch(self, seed: int) -> None:
+        self.seed = int(seed)
+
+    def __len__(self):
+        return self.num_samples if self.weights is not None else self.n
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed)
+        if self.weights is None:
+            order = torch.randperm(self.n, generator=g)
+        else:
+            order = torch.multinomial(self.weights, self.num_samples, replacement=True, generator=g)
+        item_seeds = torch.randint(0, 2**62, (len(order),), generator=g)
+        return iter(zip(order.tolist(), item_seeds.tolist()))
+
+
+class SeededItems(Dataset):
+    """`dataset[i]` with its random transform drawn from the item's own seed (the caller's RNG is untouched)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        return self.__getitems__([key])[0]
+
+    def __getitems__(self, keys):
+        """A whole batch at once (DataLoader calls this): the caller's RNG state is saved once per batch."""
+        state = torch.get_rng_state()
+        try:
+            out = []
+            for index, seed in keys:
+                torch.default_generator.manual_seed(seed)     # the CPU generator only: cheap
+                out.append(self.dataset[index])
+            return out
+        finally:
+            torch.set_rng_state(state)
+
+
+def class_balanced_weights(targets) -> np.ndarray:
+    """cRT's sampling: every class equally likely, then an image uniformly within it."""
+    labels = np.asarray(targets)
+    counts = np.bincount(labels)
+    return 1.0 / counts[labels]
+
+
+def make_loader(dataset, batch_size: int, num_workers: int = 0, pin_memory: bool = False,
+                balanced: bool = False) -> tuple[DataLoader, EpochSampler]:
+    """One loader for a whole stage; call `sampler.set_epoch(seed)` before each epoch.
+
+    Batches are full (drop_last) unless the set is smaller than one batch, so BatchNorm never
+    sees a batch of one.
+    """
+    weights = class_balanced_weights(dataset.targets.numpy()) if balanced else None
+    sampler = EpochSampler(len(dataset), weights)
+    loader = DataLoader(SeededItems(dataset), batch_size=batch_size, sampler=sampler,
+                        drop_last=len(dataset) > batch_size, num_workers=num_workers,
+                        pin_memory=pin_memory, persistent_workers=num_workers > 0)
+    return loader, sampler
+
+
+def steps_per_epoch(dataset_size: int, batch_size: int) -> int:
+    return max(1, dataset_size // batch_size) if dataset_size > batch_size else 1

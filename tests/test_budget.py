@@ -1,0 +1,207 @@
+"""Fair evidence (issue 8): budgets in optimizer steps, matched baselines and ablations, shot groups, verdicts."""
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import chips
+from helpers import budget, compare, config, experiments, metrics, rebalancing, tta, verdicts
+from helpers.checkpoints import checkpoint_path, load_checkpoint
+from helpers.loader import make_loader
+from helpers.model import shake_shake_26_2x32d
+from helpers.training import lr_factor, train_stage, warmup_steps
+
+
+def test_stage_steps_by_hand():
+    s = config.resolve("smoke", batch_size=8, stage1_steps=0, stage1_epochs=3, stage2_steps=5, stage3_per_class=4)
+    sizes = budget.set_sizes(20, 12, s)
+    assert sizes == {"stage1": 20, "stage2": 12, "stage3a": 40, "stage3b": 40}
+    assert budget.stage_steps(s, "stage1", 20) == 8            # ceil(3 x 20 / 8)
+    assert budget.stage_steps(s, "stage2", 12) == 5            # given directly
+    s2 = config.resolve("smoke", batch_size=8, stage1_steps=0, stage1_epochs=3, stage2_steps=5, budget_scale=2)
+    assert budget.stage_steps(s2, "stage1", 20) == 16 and budget.stage_steps(s2, "stage2", 12) == 10
+
+
+def test_quick_profile_gives_both_data_sets_the_same_steps():
+    s = config.resolve("quick")
+    big, small = budget.schedule(s, budget.set_sizes(5000, 1014, s)), budget.schedule(s, budget.set_sizes(331, 200, s))
+    assert big == small == {"stage1": 150, "stage2": 100, "stage3a": 50, "stage3b": 40}
+
+
+def test_matched_plan_and_removed_steps_given_back():
+    s = config.resolve("quick")
+    plan = budget.matched(s, budget.set_sizes(5000, 1014, s))
+    three = budget.path_steps(plan, experiments.THREE)
+    assert three == (300, 40)
+    for name, spec in experiments.METHODS.items():
+        full, clf = budget.path_steps(plan, spec["path"])
+        if name in ("plain CE", "LDAM-DRW", "tau-norm"):
+            assert (full, clf) == (300, 0)                      # the same full-model steps (tau-norm trains nothing more)
+        elif name == "w/o 3b":
+            assert (full, clf) == (340, 0)                      # 3a takes 3b's 40 steps
+        else:
+            assert (full, clf) == three, name
+    assert plan["stage3a_from1"] == {"steps": 150, "trainable": "all", "made_of": ["stage3a", "stage2"], "gets": "stage2"}
+    assert plan["stage2_plus3a"]["steps"] == 150 and plan["stage2_plus3a"]["gets"] == "stage3a"
+    assert plan["stage3a_plus3b"]["steps"] == 90 and plan["stage3a_plus3b"]["gets"] == "stage3b"
+
+
+def test_short_stage_warns_in_one_line_naming_the_setting():
+    s = config.resolve("quick", stage3b_steps=10)
+    with pytest.warns(UserWarning) as w:
+        msg = budget.check_minimum("stage3b", 10, s, budget.budget_setting("stage3b", s))
+    assert msg == str(w[0].message) and "\n" not in msg
+    assert msg.startswith("stage3b: 10 optimizer steps is below min_stage_steps=30") and msg.endswith("raise stage3b_steps")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert budget.check_minimum("stage1", 150, s) is None
+    paper = config.resolve("paper")
+    assert budget.budget_setting("stage1", paper) == "stage1_epochs (or stage1_steps)"
+
+
+def test_warmup_then_cosine():
+    assert [round(lr_factor(i, 10, 2), 4) for i in (0, 1, 2)] == [0.5, 1.0, 1.0]
+    assert lr_factor(6, 10, 2) == pytest.approx(0.5)            # half-way through the cosine part
+    assert lr_factor(10, 10, 2) == pytest.approx(0.0, abs=1e-12)
+    assert warmup_steps(config.resolve("quick"), 300) == 15 and warmup_steps(config.resolve("quick", warmup_fraction=0), 300) == 0
+
+
+def test_train_stage_runs_exactly_its_steps(tmp_path, tiny_settings):
+    data = chips(2)                                              # 20 chips, batch 8: 2 full batches an epoch
+    history = train_stage(shake_shake_26_2x32d(), data, stage="stage1", run_dir=tmp_path, settings=tiny_settings(),
+                          steps=5, lr=0.05, progress=False)
+    assert history["steps"].tolist() == [2, 2, 1] and history["images"].tolist() == [16, 16, 8]
+    ckpt = load_checkpoint(checkpoint_path(tmp_path, "stage1"))
+    assert ckpt["step"] == ckpt["steps"] == 5 and ckpt["complete"] and ckpt["config"]["warmup_steps"] == 1
+
+
+def test_batches_do_not_depend_on_the_worker_count():
+    data = chips(3)
+    batches = {}
+    for workers in (0, 2):
+        loader, sampler = make_loader(data, 8, num_workers=workers)
+        out = []
+        for epoch_seed in (11, 12):
+            sampler.set_epoch(epoch_seed)
+            out += [x for x, _ in loader]
+        batches[workers] = torch.cat(out)
+    assert torch.equal(batches[0], batches[2])
+    sampler.set_epoch(11)
+    assert not torch.equal(torch.cat([x for x, _ in loader])[:8], batches[0][24:32])   # another epoch, another draw
+
+
+def test_class_balanced_loader_draws_classes_evenly():
+    loader, sampler = make_loader(chips([60, 2, 2, 2, 2, 2, 2, 2, 2, 2]), 50, balanced=True)
+    sampler.set_epoch(0)
+    counts = np.bincount(torch.cat([y for _, y in loader]).numpy(), minlength=10)
+    assert counts[0] < 0.25 * counts.sum()                       # class 0 is 75% of the set, ~10% of the draws
+
+
+def test_tau_normalisation_by_hand():
+    w = torch.tensor([[3.0, 4.0], [0.0, 2.0]])                   # row norms 5 and 2
+    torch.testing.assert_close(rebalancing.tau_normalise(w, 1.0), torch.tensor([[0.6, 0.8], [0.0, 1.0]]))
+    torch.testing.assert_close(rebalancing.tau_normalise(w, 0.0), w)
+    torch.testing.assert_close(rebalancing.tau_normalise(w, 0.5), torch.tensor([[3 / 5 ** 0.5, 4 / 5 ** 0.5], [0.0, 2 ** 0.5]]))
+
+
+def test_tau_is_chosen_on_validation():
+    # Class 0's weight is 3x longer: with tau=0 every feature goes to class 0; tau=1 balances them.
+    w = torch.tensor([[3.0, 0.0], [0.0, 1.0]])
+    feats = torch.tensor([[[1.0, 0.5], [0.4, 1.0]]])             # 1 view x 2 images
+    tau, scores = rebalancing.choose_tau(feats, np.array([0, 1]), w, grid=(0.0, 1.0))
+    assert scores == {0.0: 0.5, 1.0: 1.0} and tau == 1.0
+
+
+def test_shot_groups_follow_the_classifier_balancing_thresholds():
+    assert [metrics.shot_group(n) for n in (101, 100, 20, 19)] == ["many", "medium", "medium", "few"]
+    g = metrics.shot_groups([1.0, 0.5, 0.25, 0.0], [500, 50, 30, 5])
+    assert g == {"many": 1.0, "medium": 0.375, "few": 0.0}
+    assert math.isnan(metrics.shot_groups([1.0], [500])["few"])
+
+
+def table(rows):
+    base = {"balanced_top1_std": 0.02, "seeds": 3, "under_trained": False}
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def test_claim1_verdicts():
+    rows = lambda three, crt_val=0.5, under=False: table([
+        {"method": "three-stage", "balanced_top1_mean": three, "val_balanced_top1_mean": 0.5},
+        {"method": "cRT", "balanced_top1_mean": 0.50, "val_balanced_top1_mean": crt_val, "under_trained": under},
+        {"method": "tau-norm", "balanced_top1_mean": 0.70, "val_balanced_top1_mean": 0.1},   # best on test, not on val
+        {"method": "LWS", "balanced_top1_mean": 0.45, "val_balanced_top1_mean": 0.4}])
+    v = verdicts.claim1(rows(0.55))
+    assert v["rival"] == "cRT" and v["verdict"] == "held" and v["gap_in_sd"] == pytest.approx(2.5)
+    assert verdicts.claim1(rows(0.51))["verdict"] == "inconclusive"
+    assert verdicts.claim1(rows(0.45))["verdict"] == "not held"
+    assert verdicts.claim1(rows(0.55, under=True))["verdict"] == "not evidence"
+    sweep = verdicts.sweep_verdicts({1.0: rows(0.55), 2.0: rows(0.45)})
+    assert sweep["verdict"].tolist() == ["held", "not held"] and sweep.attrs["flips"]
+
+
+def test_compare_folder_is_named_after_the_data(tmp_path):
+    a, b = tmp_path / "one" / "mavoc", tmp_path / "two" / "mavoc"
+    assert compare.folder_name("quick", "digits-lt") == "compare-quick-digits-lt"
+    assert compare.folder_name("quick", "digits-lt", 2) == "compare-quick-digits-lt-x2"
+    assert compare.folder_name("quick", str(a)) != compare.folder_name("quick", str(b))
+    assert compare.folder_name("quick", str(a)).startswith("compare-quick-mavoc-")
+
+
+def test_tta_families():
+    x = torch.randn(2, 1, 16, 16)
+    assert len(tta.family_views(x, 3, "rotation")) == 12
+    assert all(v.shape == x.shape for v in tta.family_views(x, 3, "rotation"))
+    flip, no_flip = tta.views(x, 2, flip=True)[1], tta.views(x, 2, flip=False)[1]
+    assert torch.equal(flip, torch.flip(x, dims=[3])) and not torch.equal(no_flip, flip)
+    with pytest.raises(ValueError, match="TTA family"):
+        tta.family_views(x, 3, "mixup")
+
+
+def test_digits_are_never_flipped(sar_data_dir, tiny_settings):
+    from helpers.data import load_data
+    assert not load_data(tiny_settings(data="digits-lt")).hflip
+    bundle = load_data(tiny_settings())
+    assert bundle.hflip and any(type(t).__name__ == "RandomHorizontalFlip" for t in bundle.train.transform.transforms)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, session_cache):
+    """Every method of a tiny run, trained once for the tests below."""
+    import os
+    from helpers import runs
+    from helpers.data import load_data
+    os.environ["SAR_DATA_DIR"] = str(session_cache)
+    run_dir, s = runs.open_run(tmp_path_factory.mktemp("all") / "r", "smoke", data_size=100, val_per_class=2,
+                               test_per_class=2, batch_size=8)
+    bundle = load_data(s)
+    experiments.train_all(bundle, s, run_dir, progress=False)
+    return bundle, s, run_dir
+
+
+def test_crt_and_lws_start_from_the_plain_ce_backbone(trained):
+    _, _, run_dir = trained
+    plain, crt, lws = (experiments.final_model(run_dir, st).state_dict() for st in ("plain", "crt", "lws"))
+    backbone = [k for k in plain if not k.startswith("fc.")]
+    assert all(torch.equal(plain[k], crt[k]) and torch.equal(plain[k], lws[k]) for k in backbone)
+    assert not torch.equal(plain["fc.weight"], crt["fc.weight"])          # cRT: a fresh classifier, re-trained
+    assert torch.equal(plain["fc.weight"], lws["fc.weight"])              # LWS: the classifier kept ...
+    assert not torch.equal(lws["fc.scales"], torch.ones(10))             # ... its class scales learned
+
+
+def test_budgets_are_matched_in_the_trained_run(trained):
+    bundle, s, run_dir = trained
+    table = experiments.evaluate_methods(bundle, s, run_dir)
+    t = table.set_index("method")
+    three = t.loc["three-stage"]
+    for name in ("plain CE", "LDAM-DRW", "cRT", "LWS", "tau-norm", "w/o stage 2", "w/o 3a"):
+        assert abs(t.loc[name, "full_steps"] - three["full_steps"]) <= 0.01 * three["full_steps"], name
+    for name in ("cRT", "LWS", "w/o stage 2", "w/o 3a"):
+        assert t.loc[name, "classifier_steps"] == three["classifier_steps"], name
+    assert t.loc["w/o 3b", "full_steps"] + t.loc["w/o 3b", "classifier_steps"] == three["full_steps"] + three["classifier_steps"]
+    assert t.loc["w/o stage 2", "budget_note"] == "stage3a gets stage2's steps"
+    assert {"many_shot", "medium_shot", "few_shot", "val_balanced_top1", "under_trained", "tau"} <= set(table.columns)
+    assert 0.0 <= t.loc["tau-norm", "tau"] <= 2.0
+    assert t["under_trained"].tolist() == (t["val_balanced_top1"] < 0.2).tolist()
