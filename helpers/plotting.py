@@ -135,29 +135,28 @@ def split_sizes(table, run_dir, name="split_sizes", title="Images per split and 
 
 # ---------------------------------------------------------------- training
 def learning_curves(history, stage: str, run_dir, name=None):
-    """Loss, training accuracy and validation balanced top-1 per epoch of one stage."""
-    h = history
+    """Loss, training accuracy (per epoch) and validation balanced top-1 (where measured) against optimizer steps."""
+    h = history.copy()
+    x = h["steps"].cumsum() if "steps" in h else h["epoch"]
+    xlabel = "optimizer step" if "steps" in h else "epoch"
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    ax1.plot(h["epoch"], h["train_loss"], "o-", color="#1f77b4", label="training loss")
-    ax1.set_xlabel("epoch")
-    ax1.set_ylabel("cross-entropy loss")
+    ax1.plot(x, h["train_loss"], ".-", color="#1f77b4", label="training loss")
+    ax1.set_xlabel(xlabel)
+    ax1.set_ylabel("loss")
     ax1.set_title(f"{stage}: training loss")
     ax1.legend()
-    ax2.plot(h["epoch"], h["train_acc"], "o-", color="#7f7f7f", label="training accuracy (augmented, imbalanced)")
+    ax2.plot(x, h["train_acc"], ".-", color="#7f7f7f", label="training accuracy (augmented batches)")
     if "val_balanced_top1" in h:
-        ax2.plot(h["epoch"], h["val_balanced_top1"], "s-", color="#2ca02c", label="validation balanced top-1")
+        measured = h["val_balanced_top1"].notna()
+        ax2.plot(x[measured], h.loc[measured, "val_balanced_top1"], "s-", color="#2ca02c", label="validation balanced top-1")
     ax2.set_ylim(0, 1.02)
-    ax2.set_xlabel("epoch")
+    ax2.set_xlabel(xlabel)
     ax2.set_ylabel("accuracy")
     ax2.set_title(f"{stage}: accuracy")
     ax2.legend(loc="lower right", fontsize=8)
-    n = int(h["epoch"].max())
     for ax in (ax1, ax2):
-        ax.set_xlim(0.5, n + 0.5)
-        if n <= 20:
-            ax.set_xticks(range(1, n + 1))
-        else:
-            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_xlim(0, float(x.max()) * 1.02 + 0.5)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     fig.tight_layout()
     return save_show(fig, run_dir, name or f"{stage}_learning_curves")
 
@@ -278,6 +277,30 @@ def method_bars(table, run_dir, name: str, value="balanced_top1", error=None, ti
     ax.set_ylabel("method")
     ax.set_title(title)
     ax.legend(fontsize=8, loc="lower right")
+    return save_show(fig, run_dir, name)
+
+
+def budget_sweep(table, run_dir, name="budget_sweep", title="Balanced top-1 against the training budget"):
+    """Accuracy vs full-model optimizer steps, one line per method, error bars = std over seeds.
+
+    `table`: rows of (method, budget_scale, full_steps_mean, balanced_top1_mean, balanced_top1_std, seeds, under_trained).
+    """
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    for i, (method, rows) in enumerate(table.groupby("method", sort=False)):
+        rows = rows.sort_values("full_steps_mean")
+        colour = "#2ca02c" if method == "three-stage" else SERIES_COLOURS[i % len(SERIES_COLOURS)]
+        ax.errorbar(rows["full_steps_mean"], rows["balanced_top1_mean"], yerr=rows["balanced_top1_std"].fillna(0),
+                    marker="o", capsize=3, color=colour, lw=2.2 if method == "three-stage" else 1.2, label=method)
+        under = rows[rows["under_trained"].astype(bool)]
+        ax.scatter(under["full_steps_mean"], under["balanced_top1_mean"], marker="x", s=80, color="black", zorder=5)
+    ax.axhline(0.1, color="black", lw=0.8, ls=":", label="chance")
+    ax.set_xscale("log", base=2)
+    scales = table.drop_duplicates("budget_scale").sort_values("full_steps_mean")
+    ax.set_xticks(scales["full_steps_mean"], [f"{s:g}x\n{f:,.0f}" for s, f in zip(scales["budget_scale"], scales["full_steps_mean"])])
+    ax.set_xlabel("budget: full-model optimizer steps (classifier-only steps scale alike)")
+    ax.set_ylabel("balanced top-1 (test), mean ± std")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return save_show(fig, run_dir, name)
 
 

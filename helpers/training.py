@@ -33,6 +33,9 @@ from .config import SettingsError
 from .metrics import summary
 
 
+VALIDATIONS = 10        # validation points per stage at most (on a small set an epoch is a step or two)
+
+
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is left in place."""
 
@@ -137,6 +140,7 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, steps: int, 
     loss_fn = loss_fn or F.cross_entropy
     per_epoch = steps_per_epoch(len(train_set), settings.batch_size)
     epochs = math.ceil(steps / per_epoch)
+    validate_every = max(1, round(epochs / VALIDATIONS))
 
     stage_config = {"stage": stage, "steps": steps, "warmup_steps": warmup, "lr": lr, "trainable": trainable,
                     "balanced": balanced, "train_size": len(train_set), "settings": settings.to_dict()}
@@ -204,7 +208,7 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, steps: int, 
         bar.close()
         row = {"epoch": epoch + 1, "steps": done, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / seen,
                "train_acc": correct / seen, "images": seen, "trainable": trainable, "seconds": time.time() - t0}
-        if val_set is not None:
+        if val_set is not None and ((epoch + 1) % validate_every == 0 or epoch + 1 == epochs):
             pred = predict_logits(model, val_set, device, channels_last=channels_last).argmax(1).numpy()
             row["val_balanced_top1"] = summary(val_set.targets.numpy(), pred, model.num_classes)["balanced_top1"]
         if not all(torch.isfinite(p).all() for p in model.parameters()):   # never save a spoiled model

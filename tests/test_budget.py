@@ -205,3 +205,22 @@ def test_budgets_are_matched_in_the_trained_run(trained):
     assert {"many_shot", "medium_shot", "few_shot", "val_balanced_top1", "under_trained", "tau"} <= set(table.columns)
     assert 0.0 <= t.loc["tau-norm", "tau"] <= 2.0
     assert t["under_trained"].tolist() == (t["val_balanced_top1"] < 0.2).tolist()
+
+
+def test_sweep_report_from_finished_budgets(tmp_path, monkeypatch):
+    from helpers import sweep
+    monkeypatch.setattr(compare, "folder", lambda profile, data, scale=1.0: tmp_path / f"cmp-x{scale:g}")
+    monkeypatch.setattr(sweep, "folder", lambda profile, data: tmp_path / "sweep")
+    for scale, three in ((1.0, 0.45), (2.0, 0.60)):
+        rows = [{"method": m, "balanced_top1_mean": v, "balanced_top1_std": 0.02, "val_balanced_top1_mean": v,
+                 "seeds": 2, "under_trained": False, "full_steps_mean": 300 * scale, "kind": "method"}
+                for m, v in (("plain CE", 0.3), ("cRT", 0.5), ("tau-norm", 0.4), ("LWS", 0.45), ("LDAM-DRW", 0.35),
+                             ("three-stage", three))]
+        (tmp_path / f"cmp-x{scale:g}").mkdir()
+        pd.DataFrame(rows).to_csv(tmp_path / f"cmp-x{scale:g}" / "comparison.csv", index=False)
+    long, v = sweep.report("quick", "digits-lt", scales=(1.0, 2.0, 4.0))          # 4x not run yet: left out
+    assert sorted(long["budget_scale"].unique()) == [1.0, 2.0] and len(long) == 12
+    assert v["verdict"].tolist() == ["not held", "held"] and v.attrs["flips"]
+    text = (tmp_path / "sweep" / "sweep.md").read_text()
+    assert "| three-stage | 45.0 ± 2.0 | 60.0 ± 2.0 |" in text and "**flips**" in text
+    assert (tmp_path / "sweep" / "figures" / "budget_sweep.png").read_bytes()[:4] == b"\x89PNG"
