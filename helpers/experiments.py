@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import metrics, stages, tta
+from . import inference, metrics, stages
 from .checkpoints import checkpoint_path, load_checkpoint, load_stage_model
 from .losses import LDAMLoss
 from .model import ShakeShakeNet, shake_shake_26_2x32d
@@ -114,7 +114,7 @@ def evaluate_methods(bundle, settings, run_dir, methods=None) -> pd.DataFrame:
         path, k = METHODS[name]
         model = final_model(run_dir, path[-1])
         views = k or settings.tta_views
-        pred = tta.predict(model, bundle.test, k=views, device=settings.device).argmax(1).numpy()
+        pred = inference.predict(model, bundle.test, k=views, device=settings.device).argmax(1).numpy()
         s = metrics.summary(y, pred)
         images, seconds = map(sum, zip(*(stage_cost(run_dir, st) for st in path)))
         rows.append({"method": name, "balanced_top1": s["balanced_top1"], "top1": s["top1"],
