@@ -103,15 +103,44 @@ def test_runner_rejects_unknown_notebook(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- the whole course, smoke profile
+GIT_STATUS = {}
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory, session_cache):
     run = tmp_path_factory.mktemp("course") / "smoke"
     env = {**os.environ, "SAR_DATA_DIR": str(session_cache)}   # helpers: installed with pip install -e .
+    before = _git_status()
     result = subprocess.run([sys.executable, "-m", "helpers.course", "--profile", "smoke", "--name", str(run)],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"the smoke course failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert str(run / "report.html") in result.stdout
+    GIT_STATUS.update(before=before, after=_git_status())
     return run
+
+
+def _git_status():
+    """`git status --porcelain` of the checkout (ignored paths such as runs/ and data/ left out), or None."""
+    try:
+        r = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    except OSError:
+        return None
+    return r.stdout if r.returncode == 0 else None
+
+
+def test_smoke_run_leaves_the_repository_unchanged(smoke_run):
+    before, after = GIT_STATUS["before"], GIT_STATUS["after"]
+    if before is None:
+        pytest.skip("not a git checkout")
+    assert after == before, f"the course run changed the repository:\n{after}"
+
+
+def test_smoke_env_records_the_git_commit(smoke_run):
+    env = json.loads((smoke_run / "env.json").read_text())
+    assert "git_commit" in env and env["torch"]
+    if GIT_STATUS["before"] is not None:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        assert env["git_commit"].split("+")[0] == head
 
 
 def _in_unit_interval(values, what):
@@ -166,7 +195,9 @@ def test_smoke_figures(smoke_run, notebook):
 
 def test_smoke_report_and_timings(smoke_run):
     report = (smoke_run / "report.html").read_text(encoding="utf-8")
-    assert all(nb in report for nb in catalog.NOTEBOOKS)
+    assert all(f'id="{nb}"' in report for nb in catalog.NOTEBOOKS)
+    assert "Traceback" not in report
+    assert "it/s]" not in report and "\r" not in report      # headless: no progress-bar noise to scrub
     assert report.count("data:image/png;base64") >= sum(map(len, FIGURES.values()))
     timings = json.loads((smoke_run / "timings.json").read_text())
     assert list(timings) == catalog.NOTEBOOKS and all(t > 0 for t in timings.values())
