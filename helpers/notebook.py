@@ -6,9 +6,12 @@ reads the parameters cell (`run_dir`, `profile` and any setting, e.g. `data`, `s
 opens the run folder (`helpers.runs.open_run`), shows the settings that matter and loads the data.
 
 Progress bars (tqdm.auto) are widgets in JupyterLab (ipywidgets is pinned); in a headless run the
-runner switches them off (see `helpers.runner`), so the executed notebooks stay readable.
+runner starts the kernels with TQDM_DISABLE=1 and `setup` then switches every bar off, including
+those that pass their own `disable=` (see `helpers.runner`), so the executed notebooks stay readable.
 """
 from __future__ import annotations
+
+import os
 
 KEY_SETTINGS = ["data", "data_size", "image_size", "batch_size", "stage1_epochs", "stage2_epochs",
                 "stage3_per_class", "stage3a_epochs", "stage3b_epochs", "tta_views", "embed_points", "seed"]
@@ -22,6 +25,8 @@ def setup(namespace: dict, load: bool = True):
     from IPython.display import display
 
     from . import config, data, runs
+    if os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes"):
+        quiet_progress_bars()
     run_dir, settings = runs.open_run(namespace.get("run_dir", "runs/quick"), namespace.get("profile", "quick"),
                                       **config.overrides_from(namespace))
     display(show_settings(run_dir, settings))
@@ -33,6 +38,23 @@ def setup(namespace: dict, load: bool = True):
         print(f"{bundle.name}: {len(bundle.train):,} training, {len(bundle.val):,} validation, "
               f"{len(bundle.test):,} test chips of {settings.image_size} x {settings.image_size} px")
     return run_dir, settings, bundle
+
+
+def quiet_progress_bars() -> None:
+    """Every tqdm.auto bar of this process disabled, even one created with an explicit `disable=False`."""
+    import functools
+
+    from tqdm.auto import tqdm
+    if getattr(tqdm.__init__, "_quiet", False):
+        return
+    init = tqdm.__init__
+
+    @functools.wraps(init)
+    def quiet(self, *args, **kwargs):
+        kwargs["disable"] = True
+        init(self, *args, **kwargs)
+    quiet._quiet = True
+    tqdm.__init__ = quiet
 
 
 def show_settings(run_dir, settings):

@@ -100,3 +100,18 @@ def test_notebooks_name_the_catalog_kernel():
     for nb in catalog.NOTEBOOKS:
         meta = json.loads((catalog.NOTEBOOK_DIR / f"{nb}.ipynb").read_text())["metadata"]
         assert meta["kernelspec"] == catalog.KERNELSPEC
+
+
+def test_quiet_progress_bars_silence_explicit_bars(capsys, monkeypatch):
+    from tqdm.auto import tqdm
+
+    from helpers import notebook
+    original = tqdm.__init__
+    try:
+        notebook.quiet_progress_bars()
+        notebook.quiet_progress_bars()                   # idempotent
+        assert list(tqdm(range(3), disable=False, desc="bar")) == [0, 1, 2]
+        err = capsys.readouterr().err
+        assert "bar" not in err and "it/s" not in err
+    finally:
+        tqdm.__init__ = original
