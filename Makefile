@@ -1,21 +1,34 @@
 # Two commands a newcomer needs:  make course   and   make test
+#
+# Inside an activated conda environment (e.g. `conda env create -f environment.yml && conda activate
+# sar-three-stage`) everything runs in that environment; otherwise a virtual environment is built in
+# .venv from requirements.txt.  Either way `pip install -e .` installs the `helpers` package and
+# `python -m helpers.course --install-kernel` registers the environment's Jupyter kernel.
 PYTHON ?= python3
-VENV   ?= .venv
-PY     := $(VENV)/bin/python
 PROFILE ?= quick
 NAME   ?= $(PROFILE)
 
-.PHONY: install course test compare benchmark clean-runs
+ifneq ($(and $(CONDA_PREFIX),$(filter-out base,$(CONDA_DEFAULT_ENV))),)
+# an active conda environment other than base
+ENV_DIR := $(CONDA_PREFIX)
+PY      := $(CONDA_PREFIX)/bin/python
+MAKE_ENV =
+else
+ENV_DIR := .venv
+PY      := .venv/bin/python
+MAKE_ENV = $(PYTHON) -m venv .venv && $(PY) -m pip install --quiet --upgrade pip &&
+endif
 
-# The virtual environment, rebuilt only when requirements.txt changes.
-$(VENV)/.installed: requirements.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" > /dev/null
+.PHONY: install course test compare benchmark
+
+# The environment, refreshed only when requirements.txt or pyproject.toml changes.
+$(ENV_DIR)/.sar-installed: requirements.txt pyproject.toml
+	$(MAKE_ENV) $(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m helpers.course --install-kernel > /dev/null
 	touch $@
 
-install: $(VENV)/.installed
+install: $(ENV_DIR)/.sar-installed
 
 # The whole course, headless, into runs/$(NAME)/ (refuses to overwrite it; OVERWRITE=1 to replace).
 course: install

@@ -6,11 +6,8 @@ from pathlib import Path
 
 import torch
 
+from .catalog import PRODUCER  # noqa: F401  (which notebook writes which stage; re-exported)
 from .model import ShakeShakeNet
-
-# Which notebook writes which stage folder, so an error can say what to run first.
-PRODUCER = {"stage1": "01_stage1_full_data", "stage2": "02_stage2_without_class0",
-            "stage3a": "03_stage3_balanced_finetune", "stage3b": "03_stage3_balanced_finetune"}
 
 
 class CheckpointError(RuntimeError):

@@ -14,6 +14,8 @@ from pathlib import Path
 import yaml
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
+# Settings that may differ between the notebooks of one run (not compared when a run folder is reopened).
+NOT_COMPARED = {"device", "num_workers"}
 
 
 class SettingsError(ValueError):

@@ -263,14 +263,20 @@ def built_in_root(settings) -> Path:
                               settings.digits_imbalance, settings.data_seed)
 
 
+def class_names(settings) -> list[str]:
+    """The class names of `settings.data` (known before any chip is decoded)."""
+    if settings.data in BUILT_IN:
+        return list(synthetic_sar.CLASS_NAMES if settings.data == "synthetic-sar" else digits_lt.CLASS_NAMES)
+    return [f"class {i}" for i in range(NUM_CLASSES)]
+
+
 def load_data(settings) -> DataBundle:
     """The train/val/test chips of `settings.data` (a built-in name or a path), with their transforms."""
     notes = []
     if settings.data in BUILT_IN:
-        root, class_names = built_in_root(settings), (synthetic_sar.CLASS_NAMES if settings.data == "synthetic-sar"
-                                                      else digits_lt.CLASS_NAMES)
+        root = built_in_root(settings)
     else:
-        root, class_names = resolve_path(settings.data), [f"class {i}" for i in range(NUM_CLASSES)]
+        root = resolve_path(settings.data)
         if not root.exists():
             raise DataError(f"data {settings.data!r} is neither a built-in data set ({', '.join(BUILT_IN)}) nor an existing "
                             f"path ({root} does not exist); expected a folder with train/<0..9>/ image folders or train.csv")
@@ -293,7 +299,7 @@ def load_data(settings) -> DataBundle:
     pixels = sets["train"].images.float().div_(255)
     mean, std = float(pixels.mean()), float(pixels.std()) or 1.0
     hflip = flip_keeps_label(settings.data)
-    return DataBundle(name=settings.data, root=root, class_names=class_names, mean=mean, std=std, notes=notes,
+    return DataBundle(name=settings.data, root=root, class_names=class_names(settings), mean=mean, std=std, notes=notes,
                       hflip=hflip,
                       train=sets["train"].with_transform(train_transform(settings.image_size, mean, std, hflip)),
                       val=sets["val"].with_transform(eval_transform(mean, std)),

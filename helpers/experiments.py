@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import metrics, rebalancing, stages, tta
+from . import inference, metrics, rebalancing, stages
 from .checkpoints import checkpoint_path, load_checkpoint, load_stage_model
 from .losses import LDAMLoss
 from .model import ShakeShakeNet
@@ -124,7 +124,7 @@ def _probabilities(bundle, settings, run_dir, spec, cache: dict):
             cache[key] = (val, test, {"tau": tau})
         else:
             model = final_model(run_dir, spec["path"][-1])
-            run = lambda ds: tta.predict(model, ds, k=k, device=settings.device, family=family, flip=bundle.hflip)
+            run = lambda ds: inference.predict(model, ds, k=k, device=settings.device, family=family, flip=bundle.hflip)
             cache[key] = (run(bundle.val), run(bundle.test), {})
     return (*cache[key], k, family)
 

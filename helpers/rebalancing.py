@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import metrics, tta
+from . import inference, metrics
 from .checkpoints import load_stage_model
 from .training import train_stage
 
@@ -61,9 +61,9 @@ def tau_norm_predictions(bundle, settings, run_dir, k: int, family: str = "level
     model = load_stage_model(run_dir, "plain", num_classes=10, normed_classifier=False, weight_scaling=False)
     weight = model.fc.weight.detach().float().cpu()
     flip = bundle.hflip
-    val = tta.view_features(model, bundle.val, k, settings.device, family=family, flip=flip)
+    val = inference.view_features(model, bundle.val, k, settings.device, family=family, flip=flip)
     tau, scores = choose_tau(val, bundle.val.targets.numpy(), weight)
-    test = tta.view_features(model, bundle.test, k, settings.device, family=family, flip=flip)
+    test = inference.view_features(model, bundle.test, k, settings.device, family=family, flip=flip)
     return tau_probabilities(val, weight, tau), tau_probabilities(test, weight, tau), tau, scores
 
 

@@ -10,11 +10,9 @@ import json
 from pathlib import Path
 
 from . import config
-from .config import Settings, SettingsError
-from .paths import resolve_path
+from .config import NOT_COMPARED, Settings, SettingsError
+from .paths import git_commit, resolve_path
 from .training import pick_device, seed_everything
-
-NOT_COMPARED = {"device", "num_workers"}
 
 
 class RunFolderError(RuntimeError):
@@ -50,7 +48,7 @@ def open_run(run_dir, profile: str = "quick", **overrides) -> tuple[Path, Settin
         run_dir.mkdir(parents=True, exist_ok=True)
         config.save_json({"profile": profile, "settings": settings.to_dict()}, saved_path)
     device = str(pick_device(settings.device))
-    config.save_json(config.environment_info(device), run_dir / "env.json")
+    config.save_json({**config.environment_info(device), "git_commit": git_commit()}, run_dir / "env.json")
     seed_everything(settings.seed)
     return run_dir, settings
 

@@ -23,13 +23,12 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-
-from .loader import make_loader, steps_per_epoch
 
 from .checkpoints import CheckpointError, checkpoint_path, load_checkpoint, save_atomic
 from .config import SettingsError
+from .inference import predict_logits
+from .loader import make_loader, steps_per_epoch
 from .metrics import summary
 
 
@@ -69,18 +68,6 @@ def seed_everything(seed: int) -> None:
 
 def _rng_states() -> dict:
     return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-
-
-@torch.no_grad()
-def predict_logits(model, dataset, device, batch_size: int = 256, channels_last: bool = False) -> torch.Tensor:
-    model.eval()
-    out = []
-    for x, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-        x = x.to(device)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        out.append(model(x).float().cpu())
-    return torch.cat(out)
 
 
 def precision_for(settings, device: torch.device):

@@ -1,4 +1,4 @@
-"""Test-time augmentation: two families of views, softmax outputs averaged over the views.
+"""Test-time augmentation: two families of views of a batch.
 
 * `levels` (as in airbench, the fact sheet's 3 views): K=1 the chip, K=2 + its left-right flip,
   K=3 + a shift of a pixel or two. For SAR a left-right flip keeps the radar (range) direction and
@@ -8,15 +8,13 @@
   flips change the class, a 0.9 contrast) x rotation by 0, +10, -10 degrees x (as is | zoom 1.1 with
   contrast 1.1). Rotation, zoom and contrast are *not* in the training augmentation.
 Contrast is applied to the normalised chip (x -> c x), i.e. around the training mean.
+Softmax outputs are averaged over the views by `helpers.inference.predict`.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 from torchvision.transforms.v2 import functional as TF
-
-from .training import pick_device
 
 FAMILIES = ("levels", "rotation")
 
@@ -54,41 +52,3 @@ def family_views(x: torch.Tensor, k: int, family: str = "levels", flip: bool = T
     if family == "rotation":
         return rotation_views(x, flip)
     raise ValueError(f"TTA family must be one of {FAMILIES}, got {family!r}")
-
-
-@torch.inference_mode()
-def predict(model, dataset, k: int = 3, device="auto", batch_size: int = 256, family: str = "levels",
-            flip: bool = True) -> torch.Tensor:
-    """Class probabilities (N x C) averaged over the views; k=1 (levels) is plain inference.
-
-    On the CPU the model runs in channels_last memory format: benchmarks/benchmark.py measured
-    1.2-1.5x the throughput for identical predictions.
-    """
-    device = pick_device(device) if isinstance(device, str) else device
-    memory_format = torch.channels_last if device.type in ("cpu", "cuda") else torch.contiguous_format
-    model.to(device, memory_format=memory_format).eval()
-    probs = []
-    for x, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-        x = x.to(device, memory_format=memory_format)
-        probs.append(torch.stack([F.softmax(model(v).float(), 1) for v in family_views(x, k, family, flip)]).mean(0).cpu())
-    model.to(memory_format=torch.contiguous_format)
-    return torch.cat(probs)
-
-
-@torch.inference_mode()
-def view_features(model, dataset, k: int = 3, device="auto", batch_size: int = 256, family: str = "levels",
-                  flip: bool = True) -> torch.Tensor:
-    """Penultimate features of every view of every image: (views x N x D), for post-hoc classifiers (tau-norm)."""
-    device = pick_device(device) if isinstance(device, str) else device
-    model.to(device).eval()
-    out = [torch.stack([model.features(v).float() for v in family_views(x.to(device), k, family, flip)]).cpu()
-           for x, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False)]
-    return torch.cat(out, dim=1)
-
-
-@torch.no_grad()
-def features(model, dataset, device="auto", batch_size: int = 256) -> torch.Tensor:
-    """Penultimate features of every image (no augmentation), for t-SNE / UMAP."""
-    device = pick_device(device) if isinstance(device, str) else device
-    model.to(device).eval()
-    return torch.cat([model.features(x.to(device)).cpu() for x, _ in DataLoader(dataset, batch_size=batch_size)])

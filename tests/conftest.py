@@ -5,7 +5,6 @@ pointed there by the `sar_data_dir` fixture, which each unit-test module uses).
 """
 from __future__ import annotations
 
-import sys
 import zlib
 from pathlib import Path
 
@@ -14,15 +13,11 @@ import pytest
 import torch
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 # Two cores, often shared: one thread is both faster and steadier for these tiny models.
 torch.set_num_threads(1)
 
-from helpers import config  # noqa: E402
-from helpers.data import ChipSet, eval_transform, train_transform  # noqa: E402
+from helpers import config
+from helpers.data import ChipSet, eval_transform, train_transform
 
 TINY = dict(data_size=100, val_per_class=2, test_per_class=2, image_size=16, batch_size=8)
 

@@ -16,13 +16,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from helpers import config, course
+from helpers import catalog, config, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
-KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-STAGES = ["stage1", "stage2", "stage3a", "stage3b"]
+STAGES = catalog.STAGES
 # Figures each notebook promises (in <run_dir>/figures/).
 FIGURES = {
     "00_data_audit": ["class_counts", "example_chips", "model_inputs", "intensity_histograms", "split_sizes"],
@@ -41,13 +40,13 @@ def notebook_paths():
 
 # ---------------------------------------------------------------- committed notebooks are clean
 def test_notebook_set_matches_the_runner():
-    assert [p.stem for p in notebook_paths()] == course.NOTEBOOKS
+    assert [p.stem for p in notebook_paths()] == catalog.NOTEBOOKS
 
 
 @pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.stem)
 def test_notebook_is_clean(path):
     nb = json.loads(path.read_text())
-    assert nb["metadata"]["kernelspec"] == KERNELSPEC
+    assert nb["metadata"]["kernelspec"] == catalog.KERNELSPEC
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
             assert cell["outputs"] == [], f"{path.name}: a code cell has outputs; clear them before committing"
@@ -68,23 +67,23 @@ def test_one_parameters_cell_of_literals(path):
         names[node.targets[0].id] = ast.literal_eval(node.value)   # raises if not a literal
     expected = {"run_dir": "runs/quick", "profile": "quick", "data": None, "seed": None, "device": "auto"}
     assert {k: names.get(k) for k in expected} == expected
-    assert set(names) - set(expected) <= set(course.NOTEBOOK_PARAMETERS)
+    assert set(names) - set(expected) <= set(catalog.NOTEBOOK_PARAMETERS)
     if path.stem == "04_evaluation_tta":
         assert names["comparison_csv"] == "runs/compare-quick-synthetic-sar/comparison.csv"
 
 
 # ---------------------------------------------------------------- the runner's command line
 def test_runner_rejects_unknown_setting(tmp_path, capsys):
-    assert course.main(["--profile", "smoke", "--name", str(tmp_path / "r"), "-p", "stage_one_epochs", "3"]) == 1
+    assert runner.main(["--profile", "smoke", "--name", str(tmp_path / "r"), "-p", "stage_one_epochs", "3"]) == 1
     err = capsys.readouterr().err
     assert "stage_one_epochs" in err and "stage1_epochs" in err      # names the bad key and lists valid ones
     assert not (tmp_path / "r").exists()
 
 
 def test_runner_rejects_bad_value_and_profile(tmp_path, capsys):
-    assert course.main(["--profile", "smoke", "--name", str(tmp_path / "r"), "-p", "stage1_epochs", "many"]) == 1
+    assert runner.main(["--profile", "smoke", "--name", str(tmp_path / "r"), "-p", "stage1_epochs", "many"]) == 1
     assert "stage1_epochs" in capsys.readouterr().err
-    assert course.main(["--profile", "fast", "--name", str(tmp_path / "r")]) == 2
+    assert runner.main(["--profile", "fast", "--name", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert all(p in err for p in config.profile_names())
 
@@ -93,26 +92,55 @@ def test_runner_refuses_to_overwrite(tmp_path, capsys):
     run = tmp_path / "existing"
     run.mkdir()
     (run / "keep.txt").write_text("results")
-    assert course.main(["--profile", "smoke", "--name", str(run)]) == 1
+    assert runner.main(["--profile", "smoke", "--name", str(run)]) == 1
     assert "--overwrite" in capsys.readouterr().err
     assert (run / "keep.txt").exists()
 
 
 def test_runner_rejects_unknown_notebook(tmp_path, capsys):
-    assert course.main(["--profile", "smoke", "--name", str(tmp_path / "r"), "--only", "07_nothing"]) == 1
+    assert runner.main(["--profile", "smoke", "--name", str(tmp_path / "r"), "--only", "07_nothing"]) == 1
     assert "00_data_audit" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- the whole course, smoke profile
+GIT_STATUS = {}
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory, session_cache):
     run = tmp_path_factory.mktemp("course") / "smoke"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SAR_DATA_DIR": str(session_cache)}
+    env = {**os.environ, "SAR_DATA_DIR": str(session_cache)}   # helpers: installed with pip install -e .
+    before = _git_status()
     result = subprocess.run([sys.executable, "-m", "helpers.course", "--profile", "smoke", "--name", str(run)],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"the smoke course failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert str(run / "report.html") in result.stdout
+    GIT_STATUS.update(before=before, after=_git_status())
     return run
+
+
+def _git_status():
+    """`git status --porcelain` of the checkout (ignored paths such as runs/ and data/ left out), or None."""
+    try:
+        r = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    except OSError:
+        return None
+    return r.stdout if r.returncode == 0 else None
+
+
+def test_smoke_run_leaves_the_repository_unchanged(smoke_run):
+    before, after = GIT_STATUS["before"], GIT_STATUS["after"]
+    if before is None:
+        pytest.skip("not a git checkout")
+    assert after == before, f"the course run changed the repository:\n{after}"
+
+
+def test_smoke_env_records_the_git_commit(smoke_run):
+    env = json.loads((smoke_run / "env.json").read_text())
+    assert "git_commit" in env and env["torch"]
+    if GIT_STATUS["before"] is not None:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        assert env["git_commit"].split("+")[0] == head
 
 
 def _in_unit_interval(values, what):
@@ -167,9 +195,11 @@ def test_smoke_figures(smoke_run, notebook):
 
 def test_smoke_report_and_timings(smoke_run):
     report = (smoke_run / "report.html").read_text(encoding="utf-8")
-    assert all(nb in report for nb in course.NOTEBOOKS)
+    assert all(f'id="{nb}"' in report for nb in catalog.NOTEBOOKS)
+    assert "Traceback" not in report
+    assert "it/s]" not in report and "\r" not in report      # headless: no progress-bar noise to scrub
     assert report.count("data:image/png;base64") >= sum(map(len, FIGURES.values()))
     timings = json.loads((smoke_run / "timings.json").read_text())
-    assert list(timings) == course.NOTEBOOKS and all(t > 0 for t in timings.values())
-    for nb in course.NOTEBOOKS:
+    assert list(timings) == catalog.NOTEBOOKS and all(t > 0 for t in timings.values())
+    for nb in catalog.NOTEBOOKS:
         assert (smoke_run / "notebooks" / f"{nb}.ipynb").is_file()

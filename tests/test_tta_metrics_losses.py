@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import chips
-from helpers import metrics, tta
+from helpers import inference, metrics, tta
 from helpers.losses import LDAMLoss
 from helpers.model import shake_shake_26_2x32d
 
@@ -32,7 +32,7 @@ def model_and_data():
 
 def test_k1_is_plain_softmax(model_and_data):
     model, data = model_and_data
-    probs = tta.predict(model, data, k=1, device="cpu")
+    probs = inference.predict(model, data, k=1, device="cpu")
     with torch.no_grad():
         plain = F.softmax(model(torch.stack([data[i][0] for i in range(len(data))])), 1)
     torch.testing.assert_close(probs, plain)
@@ -41,7 +41,7 @@ def test_k1_is_plain_softmax(model_and_data):
 
 def test_k3_averages_views(model_and_data):
     model, data = model_and_data
-    probs = tta.predict(model, data, k=3, device="cpu", batch_size=4)
+    probs = inference.predict(model, data, k=3, device="cpu", batch_size=4)
     x = torch.stack([data[i][0] for i in range(len(data))])
     with torch.no_grad():
         expected = torch.stack([F.softmax(model(v), 1) for v in tta.views(x, 3)]).mean(0)
@@ -51,7 +51,7 @@ def test_k3_averages_views(model_and_data):
 
 def test_features(model_and_data):
     model, data = model_and_data
-    assert tta.features(model, data, device="cpu").shape == (10, 128)
+    assert inference.features(model, data, device="cpu").shape == (10, 128)
 
 
 def test_summary_on_an_imbalanced_example():

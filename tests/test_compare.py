@@ -1,0 +1,33 @@
+"""helpers.compare on a smoke-size set with two seeds: the table, and a second run that trains nothing."""
+from __future__ import annotations
+
+import pandas as pd
+
+from helpers import compare, experiments
+
+from conftest import TINY
+
+FAST = {**TINY, "batch_size": 50}   # fewer, larger steps: the same code paths, faster
+
+
+def test_two_seed_comparison_and_rerun_does_not_retrain(tmp_path, sar_data_dir, capsys):
+    root = tmp_path / "cmp"
+    summary = compare.run("smoke", "digits-lt", [0, 1], str(root), False, FAST)
+    assert list(summary["method"]) == list(experiments.METHODS)
+    assert (summary["seeds"] == 2).all()
+    for col in ("balanced_top1_mean", "top1_mean", "distance_from_uniform_mean"):
+        assert summary[col].between(0, 1).all(), col
+    assert (summary["balanced_top1_std"] >= 0).all()
+    per_seed = pd.read_csv(root / "per_seed.csv")
+    assert sorted(per_seed["seed"].unique()) == [0, 1]
+    assert (root / "comparison.csv").is_file() and "| three-stage |" in (root / "comparison.md").read_text()
+
+    checkpoints = sorted(root.glob("seed*/*/checkpoint.pt"))
+    assert len(checkpoints) >= 2 * 5
+    before = {p: p.stat().st_mtime_ns for p in checkpoints}
+    capsys.readouterr()
+    again = compare.run("smoke", "digits-lt", [0, 1], str(root), False, FAST)
+    assert {p: p.stat().st_mtime_ns for p in checkpoints} == before          # nothing retrained
+    assert "epoch 1/" not in capsys.readouterr().out                        # no training epoch printed
+    pd.testing.assert_frame_equal(again.drop(columns=["train_seconds_mean", "train_seconds_std"], errors="ignore"),
+                                  summary.drop(columns=["train_seconds_mean", "train_seconds_std"], errors="ignore"))
