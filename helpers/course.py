@@ -25,9 +25,9 @@ from .paths import PROJECT_ROOT, resolve_path
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = ["00_data_audit", "01_stage1_full_data", "02_stage2_without_class0",
-             "03_stage3_balanced_finetune", "04_evaluation_tta", "05_feature_plots"]
+             "03_stage3_balanced_finetune", "04_evaluation_tta", "05_feature_plots", "06_predict_submission"]
 # Parameters that are not settings, and the notebooks that take them.
-NOTEBOOK_PARAMETERS = {"comparison_csv": {"04_evaluation_tta"}}
+NOTEBOOK_PARAMETERS = {"comparison_csv": {"04_evaluation_tta"}, "images": {"06_predict_submission"}}
 KEY_SETTINGS = ["data", "data_size", "image_size", "batch_size", "stage1_epochs", "stage2_epochs",
                 "stage3_per_class", "stage3a_epochs", "stage3b_epochs", "tta_views", "embed_points", "seed"]
 STAGES = ["stage1", "stage2", "stage3a", "stage3b"]
