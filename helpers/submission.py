@@ -140,8 +140,8 @@ def check_results(results: pd.DataFrame, chips) -> None:
                               f"ids must be unique, one file per id")
     if not pd.api.types.is_integer_dtype(results["class_id"]) or not results["class_id"].between(0, NUM_CLASSES - 1).all():
         bad = results["class_id"][~results["class_id"].isin(range(NUM_CLASSES))]
-        raise SubmissionError(f"class_id {bad.iloc[0] if len(bad) else results['class_id'].dtype!r} is not a class "
-                              f"number 0-9")
+        shown = repr(bad.tolist()[0]) if len(bad) else f"of type {results['class_id'].dtype}"
+        raise SubmissionError(f"class_id {shown} is not a class number 0-9; expected whole numbers 0-9")
 
 
 # ---------------------------------------------------------------- predict and write
