@@ -145,7 +145,7 @@ def check_results(results: pd.DataFrame, chips) -> None:
 
 
 # ---------------------------------------------------------------- predict and write
-def predict_folder(run_dir, images, out=None, device=None, bundle=None, progress: bool = True) -> Prediction:
+def predict_folder(run_dir, images, out=None, device=None, bundle=None) -> Prediction:
     """Predict every chip of `images` with the run's final model and TTA views; write the submission files."""
     from . import data, tta
     run_dir = resolve_path(run_dir)
@@ -156,6 +156,7 @@ def predict_folder(run_dir, images, out=None, device=None, bundle=None, progress
         ids = [archive.image_id(p) for p in chips]
     except archive.ArchiveError as e:
         raise SubmissionError(str(e)) from None
+    check_results(pd.DataFrame({"image_id": ids, "class_id": np.zeros(len(ids), np.int64)}), chips)   # ids, before any work
     info = normalisation(run_dir, settings, bundle)
     check_sizes(chips, info["chip_side"])
     notes = []

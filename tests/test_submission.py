@@ -53,7 +53,7 @@ def paper_runs(tmp_path_factory):
         run.mkdir()
         bundle = run_course(run, settings, interrupt)
         images = submission.demo_chips(run, settings, bundle)
-        runs[name] = (run, submission.predict_folder(run, images, bundle=bundle, progress=False))
+        runs[name] = (run, submission.predict_folder(run, images, bundle=bundle))
     return runs
 
 
@@ -102,7 +102,7 @@ def test_submission_files(paper_runs):
 # ---------------------------------------------------------------- refusals, one line each
 def refused(match, *args, **kwargs):
     with pytest.raises(SubmissionError, match=match) as e:
-        submission.predict_folder(*args, progress=False, **kwargs)
+        submission.predict_folder(*args, **kwargs)
     return assert_one_line(e)
 
 
@@ -150,3 +150,10 @@ def test_command_line(paper_runs, tmp_path, capsys):
     assert predict.main(["--run", str(tmp_path), "--images", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_duplicate_ids_are_refused_before_predicting(paper_runs, tmp_path):
+    run = paper_runs["A"][0]
+    write_image(tmp_path / "dup" / "SAR_12.png", size=60)
+    write_image(tmp_path / "dup" / "SAR_012.png", size=60)
+    assert "SAR_012.png" in refused("image_id 12 occurs 2 times", run, tmp_path / "dup")
