@@ -28,7 +28,7 @@ def audit_files(settings):
 
     from . import data
     root, notes = data_root(settings), []
-    splits = data.scan(root, notes)
+    splits = data.scan(root, notes, settings.modality)
     rows = []
     for split, pairs in splits.items():
         for path, label in tqdm(pairs, desc=f"auditing {split}", disable=len(pairs) < 20000):

@@ -6,9 +6,9 @@ from .paths import PROJECT_ROOT
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = ["00_data_audit", "01_stage1_full_data", "02_stage2_without_class0",
-             "03_stage3_balanced_finetune", "04_evaluation_tta", "05_feature_plots"]
+             "03_stage3_balanced_finetune", "04_evaluation_tta", "05_feature_plots", "06_predict_submission"]
 # Parameters that are not settings, and the notebooks that take them.
-NOTEBOOK_PARAMETERS = {"comparison_csv": {"04_evaluation_tta"}}
+NOTEBOOK_PARAMETERS = {"comparison_csv": {"04_evaluation_tta"}, "images": {"06_predict_submission"}}
 
 # The three-stage method's stage folders, in training order.
 STAGES = ["stage1", "stage2", "stage3a", "stage3b"]

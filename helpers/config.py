@@ -32,6 +32,7 @@ class Settings:
     digits_imbalance: float = 25.0   # digits-lt: n_max / n_min of the exponential profile
     data_seed: int = 0               # the data never changes with the training seed
     image_size: int = 32             # chips are resized to image_size x image_size
+    modality: str = "sar"            # MAVOC archive: the sensor kept, "sar" or "eo" (by the SAR_/EO_ file prefix)
     # --- optimisation (SGD + momentum, cosine LR) ---
     batch_size: int = 128
     momentum: float = 0.9
@@ -135,6 +136,8 @@ def resolve(profile: str = "quick", **overrides) -> Settings:
     for name in NON_NEGATIVE:
         if getattr(settings, name) < 0:
             raise SettingsError(f"setting {name!r} must be >= 0, got {getattr(settings, name)}")
+    if settings.modality not in ("sar", "eo"):
+        raise SettingsError(f"setting 'modality' must be 'sar' or 'eo', got {settings.modality!r}")
     if settings.tta_views > 3:
         raise SettingsError(f"tta_views must be 1, 2 or 3, got {settings.tta_views}")
     if settings.warmup_fraction >= 1 or settings.drw_start_fraction >= 1:

@@ -4,7 +4,9 @@ Accepted layouts (for a path given as `data`):
   <root>/train/<0..9>/*.png            class-numbered folders (torchvision ImageFolder style),
   <root>/val/<0..9>/..., <root>/test/<0..9>/...   optional; if missing, class-balanced val/test
                                         splits are held out from train;
-  or <root>/train.csv (and val.csv, test.csv) with columns `path,label` (paths relative to the CSV).
+  or <root>/train.csv (and val.csv, test.csv) with columns `path,label` (paths relative to the CSV);
+  or the MAVOC archive as downloaded (root, or train_images/ itself): see helpers/archive.py, which
+  also keeps one sensor (`modality`, by the SAR_/EO_ file prefix) before anything is decoded.
 Chips are decoded once, converted to single channel, resized to `image_size` and kept in memory
 as uint8 tensors (SAR chips are small), so the training loop never waits for the disk.
 Files that are not images (by extension) are skipped with one counted warning; a corrupt image
@@ -24,7 +26,7 @@ from torchvision import datasets
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
-from . import digits_lt, synthetic_sar
+from . import archive, digits_lt, synthetic_sar
 from .paths import data_cache, resolve_path
 
 BUILT_IN = ("synthetic-sar", "digits-lt")
@@ -106,7 +108,8 @@ def _class_of(folder: Path) -> int:
     return int(folder.name)
 
 
-def _scan_folder(split_dir: Path, notes: list, skipped: list | None = None) -> list[tuple[Path, int]]:
+def _scan_folder(split_dir: Path, notes: list, skipped: list | None = None,
+                 modality: str = "sar", other: list | None = None) -> list[tuple[Path, int]]:
     """(path, label) pairs of a class-numbered folder tree, checked.
 
     Non-image files (by extension) are collected in `skipped` (warned about once by `scan`);
@@ -124,10 +127,12 @@ def _scan_folder(split_dir: Path, notes: list, skipped: list | None = None) -> l
     def is_image(p: str) -> bool:
         if Path(p).name.startswith("."):
             return False
-        if p.lower().endswith(IMAGE_EXTENSIONS):
-            return True
-        skipped.append(p)
-        return False
+        kind = archive.classify(Path(p).name, modality)   # the other sensor's chips are never decoded
+        if kind == "other modality" and other is not None:
+            other.append(p)
+        elif kind == "non-image":
+            skipped.append(p)
+        return kind == "kept"
 
     samples = finder(str(split_dir), loader=lambda p: p, allow_empty=True, is_valid_file=is_image).samples
     if own_warning and skipped:
@@ -140,7 +145,7 @@ def _scan_folder(split_dir: Path, notes: list, skipped: list | None = None) -> l
     return [(Path(p), label) for p, label in samples]
 
 
-def _scan_csv(csv_path: Path) -> list[tuple[Path, int]]:
+def _scan_csv(csv_path: Path, modality: str = "sar", other: list | None = None) -> list[tuple[Path, int]]:
     try:
         with open(csv_path, newline="", encoding="utf-8-sig") as f:   # -sig: a spreadsheet's byte-order mark
             reader = csv.DictReader(f)
@@ -162,25 +167,35 @@ def _scan_csv(csv_path: Path) -> list[tuple[Path, int]]:
         path = (csv_path.parent / (row["path"] or "").strip()).resolve()
         if not path.is_file():
             raise DataError(f"{csv_path} line {line}: image {row['path']!r} does not exist (paths are relative to the CSV)")
+        if archive.classify(path.name, modality) == "other modality":
+            if other is not None:
+                other.append(path)
+            continue
         pairs.append((path, label))
     if not pairs:
         raise DataError(f"{csv_path} lists no images; expected rows of 'path,label'")
     return pairs
 
 
-def scan(root: Path, notes: list) -> dict[str, list[tuple[Path, int]]]:
-    """Find the splits of a data folder; raises DataError with the expected layout when it is wrong."""
-    root = Path(root)
-    if not root.exists():
-        raise DataError(f"data path {root} does not exist; expected a folder with train/<0..9>/ image folders or train.csv")
-    if not root.is_dir():
-        raise DataError(f"data path {root} is a file, not a folder; give the folder that holds train/ (or train.csv)")
-    splits, skipped = {}, []
-    for split in ("train", "val", "test"):
-        if (root / split).is_dir():
-            splits[split] = _scan_folder(root / split, notes, skipped)
-        elif (root / f"{split}.csv").is_file():
-            splits[split] = _scan_csv(root / f"{split}.csv")
+def scan(root: Path, notes: list, modality: str = "sar") -> dict[str, list[tuple[Path, int]]]:
+    """The labeled splits of a data path (course layout, MAVOC archive or CSV), chips of `modality` only.
+
+    Raises DataError with the expected layout when it is wrong.  Prediction sets (valid_images/,
+    test_images/) are not training data and are not listed: see archive.detect / archive.inventory.
+    """
+    try:
+        layout = archive.detect(Path(root))
+        archive.check_modality(modality)
+    except archive.ArchiveError as e:
+        raise DataError(str(e)) from None
+    root = layout.root
+    splits, skipped, other = {}, [], []
+    for split, where in layout.splits.items():
+        splits[split] = (_scan_folder(where, notes, skipped, modality, other) if where.is_dir()
+                         else _scan_csv(where, modality, other))
+    if other:   # the other sensor: left out by name, never opened
+        notes.append(f"left out {len(other)} chip(s) of the other sensor (modality is {modality!r}; "
+                     f"e.g. {Path(other[0]).name})")
     if skipped:   # one warning for the whole data folder
         notes.append(f"skipped {len(skipped)} non-image file(s) in {root} (e.g. {Path(skipped[0]).relative_to(root)})")
         warnings.warn(notes[-1], stacklevel=2)
@@ -208,10 +223,12 @@ def decode(pairs, image_size: int, notes: list, desc: str = "") -> ChipSet:
     """
     images = torch.empty((len(pairs), 1, image_size, image_size), dtype=torch.uint8)
     converted, far, deep = [], [], []
+    channels = archive.ChannelGuard()
     for i, (path, _) in enumerate(tqdm(pairs, desc=f"loading {desc}", leave=False, disable=len(pairs) < 2000)):
         try:
             with Image.open(path) as img:
                 img.load()
+                channels.check(path, img)
                 if img.mode not in ("L", "I;16", "I", "F"):
                     converted.append((path, img.mode))
                 if max(img.size) > 4 * image_size or max(img.size) < image_size / 4:
@@ -220,6 +237,8 @@ def decode(pairs, image_size: int, notes: list, desc: str = "") -> ChipSet:
                     deep.append(path)
                     img = _stretch_to_8bit(img)
                 img = img.convert("L").resize((image_size, image_size), Image.BILINEAR)
+        except archive.ArchiveError as e:
+            raise DataError(str(e)) from None
         except Exception as e:   # PIL raises many types (OSError, SyntaxError, ValueError, DecompressionBombError ...)
             raise DataError(f"cannot read image {path} ({type(e).__name__}: {e}); the file is corrupt or truncated, "
                             f"remove or replace it") from None
@@ -280,7 +299,7 @@ def load_data(settings) -> DataBundle:
         if not root.exists():
             raise DataError(f"data {settings.data!r} is neither a built-in data set ({', '.join(BUILT_IN)}) nor an existing "
                             f"path ({root} does not exist); expected a folder with train/<0..9>/ image folders or train.csv")
-    splits = scan(root, notes)
+    splits = scan(root, notes, settings.modality)
     rng = np.random.default_rng(settings.data_seed)
     if "test" not in splits:
         splits["test"], splits["train"] = _hold_out(splits["train"], settings.test_per_class, rng)

@@ -84,7 +84,10 @@ def make_loader(dataset, batch_size: int, num_workers: int = 0, pin_memory: bool
     sampler = EpochSampler(len(dataset), weights)
     loader = DataLoader(SeededItems(dataset), batch_size=batch_size, sampler=sampler,
                         drop_last=len(dataset) > batch_size, num_workers=num_workers,
-                        pin_memory=pin_memory, persistent_workers=num_workers > 0)
+                        pin_memory=pin_memory, persistent_workers=num_workers > 0,
+                        # its own generator: making an iterator never draws from the global RNG (which
+                        # Shake-Shake uses), so a resumed stage draws exactly what an uninterrupted one does
+                        generator=torch.Generator().manual_seed(0))
     return loader, sampler
 
 

@@ -160,8 +160,10 @@ def test_misspelt_built_in_name(tiny_settings):
 
 
 def test_file_instead_of_folder(tmp_path, tiny_settings):
-    (tmp_path / "train.csv").write_text("path,label\n")
-    load_error(tiny_settings(data=str(tmp_path / "train.csv")), r"is a file, not a folder; give the folder that holds train/")
+    (tmp_path / "train.txt").write_text("path,label\n")
+    load_error(tiny_settings(data=str(tmp_path / "train.txt")), r"is a file, not a folder or a CSV; give the folder that holds train/")
+    (tmp_path / "train.csv").write_text("path,label\n")     # a CSV path is read (here: an empty one)
+    load_error(tiny_settings(data=str(tmp_path / "train.csv")), r"train.csv lists no images; expected rows of 'path,label'")
 
 
 def test_folder_without_train(tmp_path, tiny_settings):

@@ -31,6 +31,7 @@ FIGURES = {
                                     "stage3_per_class"],
     "04_evaluation_tta": ["stage_scores", "confusion_matrix", "predicted_distribution", "methods"],
     "05_feature_plots": ["figure2_tsne", "figure2_umap", "separation_scores"],
+    "06_predict_submission": ["submission_distribution"],
 }
 
 
