@@ -581,7 +581,6 @@ def _clean_outputs(outputs):
 def write_report(run_dir: Path, title: str | None = None) -> Path:
     """All executed notebooks of `run_dir` concatenated into one self-contained HTML page."""
     import nbformat
-    from nbconvert import HTMLExporter
     run_dir = Path(run_dir)
     timings_path = run_dir / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
@@ -603,8 +602,8 @@ def write_report(run_dir: Path, title: str | None = None) -> Path:
     for cell in merged.cells:
         if cell.cell_type == "code":
             cell.outputs = _clean_outputs(cell.outputs)
-    exporter = HTMLExporter(template_name="lab")
-    exporter.embed_images = True
+    from .results_report import offline_html_exporter
+    exporter = offline_html_exporter()   # lab look, nothing loaded from the network
     body, _ = exporter.from_notebook_node(merged)
     path = run_dir / "report.html"
     path.write_text(body, encoding="utf-8")
@@ -660,8 +659,11 @@ def run_course(profile: str | None = "quick", name: str | None = None, params: d
         config.save_json(timings, timings_path)
         log(f"[{k}/{len(notebooks)}] {nb} done in {timings[nb]:.0f} s")
     report = write_report(run_dir, title=f"Three-stage long-tailed SAR course: run {run_dir.name} (profile {profile})")
+    from .results_report import write_results
+    results = write_results(run_dir, log=lambda _: None)
     log(f"timings: {timings_path}")
     log(f"report: {report}")
+    log(f"results only: {results}")
     return run_dir
 
 

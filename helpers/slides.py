@@ -78,7 +78,8 @@ def offline_assets(root: Path | None = None) -> dict:
     assets = {"reveal_css": read("dist/reveal.css"), "theme_css": theme,
               "reveal_js": read("dist/reveal.js"), "notes_js": read("plugin/notes/notes.js")}
     for name, text in assets.items():
-        if "</script" in text.lower() or "</style" in text.lower():
+        closing = "</script" if name.endswith("_js") else "</style"
+        if closing in text.lower():
             raise SlidesError(f"reveal.js {REVEAL_VERSION} {name} cannot be inlined (it contains a closing tag)")
     return assets
 
@@ -94,20 +95,61 @@ def slides_exporter(show_code: bool = False):
     return exporter
 
 
+SKIP_TAGS = {"parameters", "injected-parameters", "solution", "navigation"}
+
+
 def deck_notebook(path: Path):
-    """The executed notebook, cleaned for a deck: widget and stderr outputs (progress bars) dropped,
-    and the exercises' solution cells skipped."""
+    """The executed notebook, ready for a deck: noise outputs (progress bars, widget views, stderr)
+    dropped and every cell given a slide type (`infer_slide_types`)."""
     import nbformat
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
-        tags = cell.metadata.get("tags", [])
-        if "solution" in tags or "navigation" in tags:
-            cell.metadata.setdefault("slideshow", {})["slide_type"] = "skip"
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if not _noise(o)]
     nb.metadata.pop("widgets", None)
     nb.metadata["title"] = _title(nb, path.stem)
+    infer_slide_types(nb)
     return nb
+
+
+def _big(output) -> bool:
+    return any(k in output.get("data", {}) for k in ("image/png", "image/svg+xml", "text/html"))
+
+
+def infer_slide_types(nb) -> None:
+    """Give every cell without `metadata.slideshow.slide_type` one, in place:
+
+    the first cell is the title slide; a "## " heading starts a slide; a figure or table starts a
+    sub-slide when the current one already holds one (one figure per slide); a takeaway is a
+    fragment; the parameters, the "## Setup" section, solutions, navigation and code cells with no
+    output left are skipped. A slide type set in the notebook wins (except that solutions and
+    navigation are always skipped).
+    """
+    heading, has_big = "", False
+    for i, cell in enumerate(nb.cells):
+        text = cell.source.lstrip()
+        if cell.cell_type == "markdown" and text.startswith("## "):
+            heading, has_big = text.splitlines()[0][3:].strip().lower(), False
+        explicit = cell.metadata.get("slideshow", {}).get("slide_type")
+        big = cell.cell_type == "code" and any(_big(o) for o in cell.outputs)
+        if SKIP_TAGS & set(cell.metadata.get("tags", [])):
+            kind = "skip"
+        elif explicit:
+            kind = explicit
+        elif i == 0:
+            kind = "slide"
+        elif heading == "setup" or (cell.cell_type == "code" and not cell.outputs):
+            kind = "skip"
+        elif cell.cell_type == "markdown" and text.startswith("## "):
+            kind = "slide"
+        elif cell.cell_type == "markdown":
+            kind = "fragment" if text.startswith("**Takeaway") else "-"
+        else:
+            kind = "subslide" if big and has_big else "-"
+        if kind in ("slide", "subslide"):
+            has_big = False
+        has_big = has_big or (big and kind != "skip")
+        cell.metadata["slideshow"] = {"slide_type": kind}
 
 
 def _noise(output) -> bool:

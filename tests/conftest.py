@@ -5,6 +5,8 @@ pointed there by the `sar_data_dir` fixture, which each unit-test module uses).
 """
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import zlib
 from pathlib import Path
@@ -99,3 +101,16 @@ def folder_data():
 @pytest.fixture
 def image_writer():
     return write_image
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, session_cache):
+    """The whole course once with the smoke profile (`python -m helpers.course`), into a tmp folder;
+    shared by tests/test_notebooks.py and tests/test_browser.py."""
+    run = tmp_path_factory.mktemp("course") / "smoke"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SAR_DATA_DIR": str(session_cache)}
+    result = subprocess.run([sys.executable, "-m", "helpers.course", "--profile", "smoke", "--name", str(run)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"the smoke course failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert str(run / "report.html") in result.stdout
+    return run

@@ -1,6 +1,7 @@
 """The course notebooks: committed clean, and runnable end to end by the runner (smoke profile).
 
-The end-to-end test runs `python -m helpers.course --profile smoke` into pytest's tmp_path, so
+The end-to-end test (the `smoke_run` fixture of conftest.py, shared with tests/test_browser.py) runs
+`python -m helpers.course --profile smoke` into pytest's tmp_path, so
 nothing is written into the repository's runs/ folder; the built-in data are generated in the
 session's tmp data cache (SAR_DATA_DIR, see conftest.py), never in the repository.
 """
@@ -104,15 +105,7 @@ def test_runner_rejects_unknown_notebook(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- the whole course, smoke profile
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, session_cache):
-    run = tmp_path_factory.mktemp("course") / "smoke"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SAR_DATA_DIR": str(session_cache)}
-    result = subprocess.run([sys.executable, "-m", "helpers.course", "--profile", "smoke", "--name", str(run)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, f"the smoke course failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    assert str(run / "report.html") in result.stdout
-    return run
+# `smoke_run` (tests/conftest.py): one smoke run of the whole course per session, shared with the browser tests.
 
 
 def _in_unit_interval(values, what):
