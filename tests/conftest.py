@@ -106,7 +106,11 @@ def image_writer():
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory, session_cache):
     """The whole course once with the smoke profile (`python -m helpers.course`), into a tmp folder;
-    shared by tests/test_notebooks.py and tests/test_browser.py."""
+    shared by tests/test_notebooks.py and tests/test_browser.py. SAR_SMOKE_RUN=<folder of a finished
+    smoke run> reuses that run instead (for iterating on the tests; the full suite makes its own)."""
+    reuse = os.environ.get("SAR_SMOKE_RUN")
+    if reuse:
+        return Path(reuse)
     run = tmp_path_factory.mktemp("course") / "smoke"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SAR_DATA_DIR": str(session_cache)}
     result = subprocess.run([sys.executable, "-m", "helpers.course", "--profile", "smoke", "--name", str(run)],
