@@ -103,7 +103,7 @@ def results_notebook(run_dir: Path, notebooks: list[Path]):
                     png = out.get("data", {}).get("image/png")
                     if png:
                         anchor = f"fig-{len(gallery) + 1}"
-                        caption = f"Figure {len(gallery) + 1}. {title}: {heading or 'introduction'}"
+                        caption = f"Figure {len(gallery) + 1}. {heading or title} (notebook {path.stem[:2]})"
                         gallery.append((anchor, caption, png))
                         outputs.append(nbformat.v4.new_output("display_data", {"text/html": f'<a id="{anchor}"></a>'}))
                     outputs.append(out)

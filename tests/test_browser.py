@@ -104,7 +104,7 @@ def test_results_report_in_browser(browser, smoke_run):
     assert gallery.count() == len(figures) == len(images) - gallery.count(), \
         "results.html should show every saved figure once in the text and once in the gallery"
     captions = w.page.locator(".gallery figcaption").all_inner_texts()
-    assert all(c.startswith("Figure ") and ": " in c for c in captions)
+    assert all(re.fullmatch(r"Figure \d+\. .+ \(notebook 0\d\)", c) for c in captions), captions[:3]
     assert w.page.locator(".jp-CodeCell .jp-InputArea").count() == 0, "results.html shows code"
     for nb in ("00_data_audit", "05_feature_plots"):
         assert w.page.locator(f'a[href="report.html#{nb}"]').count() == 1

@@ -142,7 +142,7 @@ def test_results_report_has_results_only(tmp_path):
         assert absent not in page, f"results.html shows {absent!r}"
     for present in ("0. A title", "Counts", "the tail is long", "0.42", "loaded 300 chips",
                     'href="report.html#00_data_audit"', 'href="notebooks/00_data_audit.ipynb"',
-                    "Figure 1. 0. A title: Counts"):
+                    "Figure 1. Counts (notebook 00)"):
         assert present in page, f"results.html lacks {present!r}"
     assert page.count('src="data:image/png') == 1 and page.count('src="data:image/jpeg') == 1   # figure + thumbnail
 
