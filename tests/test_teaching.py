@@ -192,3 +192,14 @@ def test_smoke_run_executed_solutions_and_fallbacks(smoke_run):
     for name in ("misclassified_chips", "reembed_tsne_5"):   # the explorers' static views in a headless run
         assert (smoke_run / "figures" / f"{name}.png").stat().st_size > 1000
     assert (smoke_run / "features.npz").is_file() and (smoke_run / "results.html").is_file()
+
+
+def test_readme_shows_committed_figures():
+    readme = (ROOT / "README.md").read_text()
+    shown = re.findall(r'<img src="(docs/figures/[^"]+\.png)"', readme)
+    assert 2 <= len(shown) <= 3
+    head = readme.split("\n## ")[0]
+    assert all(path in head for path in shown), "the figures belong near the top of the README"
+    for path in shown:
+        data = (ROOT / path).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) < 200_000, f"{path}: missing, not a PNG or too large"
