@@ -125,7 +125,6 @@ def prediction_explorer(run_dir, bundle, settings, stages=("stage1", "stage2", "
         return static_prediction_view(cache, stages[-1], settings.tta_views, run_dir)
     import ipywidgets as w
     import matplotlib.pyplot as plt
-    from IPython.display import display
     names = plots.tick_labels(bundle.class_names)
     stage = w.Dropdown(options=list(stages), value=stages[-1], description="stage")
     views = w.ToggleButtons(options=list(range(1, settings.tta_views + 1)), value=settings.tta_views,
@@ -150,9 +149,7 @@ def prediction_explorer(run_dir, bundle, settings, stages=("stage1", "stage2", "
     for control in (stage, views, true_class, page):
         control.observe(draw, names="value")
     draw()
-    box = w.VBox([w.HBox([stage, views]), w.HBox([true_class, page]), out])
-    display(box)
-    return box
+    return w.VBox([w.HBox([stage, views]), w.HBox([true_class, page]), out])   # shown as the cell's result
 
 
 # ====================================================================== 05: embeddings
@@ -213,7 +210,6 @@ def embedding_explorer(features: dict, labels, class_names, run_dir, seed: int =
               f"open the notebook in JupyterLab to try other settings")
         return reembed(features, labels, class_names, run_dir, *fallback, seed=seed, max_points=max_points)
     import ipywidgets as w
-    from IPython.display import display
     method = w.ToggleButtons(options=["t-SNE", "UMAP"], description="method")
     param = w.IntSlider(30, 2, 100, description="perplexity")
     go = w.Button(description="re-embed", button_style="primary")
@@ -232,6 +228,4 @@ def embedding_explorer(features: dict, labels, class_names, run_dir, seed: int =
 
     method.observe(relabel, names="value")
     go.on_click(run)
-    box = w.VBox([w.HBox([method, param, go]), out])
-    display(box)
-    return box
+    return w.VBox([w.HBox([method, param, go]), out])   # shown as the cell's result

@@ -176,7 +176,7 @@ def executed_notebooks(run_dir: Path, only=None) -> list[Path]:
     names = [nb for nb in NOTEBOOKS if not only or any(nb == o or nb.startswith(o) for o in only)]
     found = [folder / f"{nb}.ipynb" for nb in names if (folder / f"{nb}.ipynb").is_file()]
     if not found:
-        raise SlidesError(f"none of {', '.join(names) or only} is in {folder}; valid notebooks: {', '.join(NOTEBOOKS)}")
+        raise SlidesError(f"none of {', '.join(only or names)} is in {folder}; valid notebooks: {', '.join(NOTEBOOKS)}")
     return found
 
 
