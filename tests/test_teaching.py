@@ -203,3 +203,27 @@ def test_readme_shows_committed_figures():
     for path in shown:
         data = (ROOT / path).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) < 200_000, f"{path}: missing, not a PNG or too large"
+
+
+def test_embedding_explorer_widgets(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAR_HEADLESS", "0")
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 3)
+    feats = {"stage1": rng.normal(size=(30, 8)), "stage3b": rng.normal(size=(30, 8)) + labels[:, None]}
+    box = explorer.embedding_explorer(feats, labels, [str(c) for c in range(10)], tmp_path)
+    method, param, go = box.children[0].children
+    method.value = "UMAP"
+    assert (param.description, param.value) == ("neighbours", 15)
+    method.value = "t-SNE"
+    param.value = 5
+    go.click()
+    assert (tmp_path / "figures" / "reembed_explorer.png").stat().st_size > 1000
+
+
+def test_embedding_explorer_headless(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAR_HEADLESS", "1")
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 4)
+    path = explorer.embedding_explorer({"stage1": rng.normal(size=(40, 8))}, labels, [str(c) for c in range(10)],
+                                       tmp_path, max_points=20)
+    assert path == tmp_path / "figures" / "reembed_tsne_5.png" and path.stat().st_size > 1000
