@@ -59,7 +59,8 @@ def fetch_reveal(quiet: bool = False) -> Path:
             raise SlidesError(f"`npm pack reveal.js@{REVEAL_VERSION}` failed: "
                               f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}")
         with tarfile.open(packs[0]) as tar:
-            tar.extractall(tmp, filter="data")
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}   # Python >= 3.11.4
+            tar.extractall(tmp, **safe)
         VENDOR_DIR.mkdir(exist_ok=True)
         shutil.rmtree(target, ignore_errors=True)
         shutil.move(str(Path(tmp) / "package"), target)
