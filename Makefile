@@ -46,3 +46,22 @@ compare: install
 
 benchmark: install
 	$(PY) -m benchmarks.benchmark --out runs/benchmark
+
+# ---- Teaching and presenting (README "Teaching and presenting"); NAME picks the run folder as for `make course`.
+.PHONY: slides results student reveal
+
+# reveal.js decks of a finished run: runs/$(NAME)/slides/*.slides.html, one self-contained file per notebook
+# (code hidden; CODE=1 shows it). reveal.js is fetched once with npm into vendor/ (`make reveal`).
+slides: install
+	$(PY) -m helpers.slides --name $(NAME) $(if $(CODE),--code,)
+
+# The results-only report runs/$(NAME)/results.html again (`make course` writes it too).
+results: install
+	$(PY) -m helpers.results_report --name $(NAME)
+
+# Copies of the notebooks without the exercises' solutions, into student/.
+student: install
+	$(PY) -m helpers.student --out student
+
+reveal: install
+	$(PY) -m helpers.slides --fetch-only

@@ -29,7 +29,6 @@ def _merge_streams(outputs):
 def write_report(run_dir: Path, title: str | None = None) -> Path:
     """All executed notebooks of `run_dir` concatenated into one self-contained HTML page."""
     import nbformat
-    from nbconvert import HTMLExporter
     run_dir = Path(run_dir)
     timings_path = run_dir / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
@@ -51,8 +50,8 @@ def write_report(run_dir: Path, title: str | None = None) -> Path:
     for cell in merged.cells:
         if cell.cell_type == "code":
             cell.outputs = _merge_streams(cell.outputs)
-    exporter = HTMLExporter(template_name="lab")
-    exporter.embed_images = True
+    from .results_report import offline_html_exporter
+    exporter = offline_html_exporter()   # lab look, nothing loaded from the network
     body, _ = exporter.from_notebook_node(merged)
     path = run_dir / "report.html"
     path.write_text(body, encoding="utf-8")

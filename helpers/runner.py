@@ -165,7 +165,10 @@ def run_course(profile: str | None = "quick", name: str | None = None, params: d
     except ReportError as e:
         raise CourseError(str(e)) from None
     log(f"timings: {timings_path}")
+    from .results_report import write_results
+    results = write_results(run_dir, log=lambda _: None)
     log(f"report: {report}")
+    log(f"results only: {results}")
     return run_dir
 
 

@@ -5,6 +5,9 @@ pointed there by the `sar_data_dir` fixture, which each unit-test module uses).
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -19,6 +22,7 @@ torch.set_num_threads(1)
 from helpers import config
 from helpers.data import ChipSet, eval_transform, train_transform
 
+ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(data_size=100, val_per_class=2, test_per_class=2, image_size=16, batch_size=8)
 
 
@@ -94,3 +98,34 @@ def folder_data():
 @pytest.fixture
 def image_writer():
     return write_image
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, session_cache):
+    """The whole course once with the smoke profile (`python -m helpers.course`), into a tmp folder;
+    shared by tests/test_notebooks.py and tests/test_browser.py. SAR_SMOKE_RUN=<folder of a finished
+    smoke run> reuses that run instead (for iterating on the tests; the full suite makes its own)."""
+    reuse = os.environ.get("SAR_SMOKE_RUN")
+    if reuse:
+        return Path(reuse)
+    run = tmp_path_factory.mktemp("course") / "smoke"
+    env = {**os.environ, "SAR_DATA_DIR": str(session_cache)}   # helpers: installed with pip install -e .
+    before = git_status()
+    result = subprocess.run([sys.executable, "-m", "helpers.course", "--profile", "smoke", "--name", str(run)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"the smoke course failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert str(run / "report.html") in result.stdout
+    GIT_STATUS.update(before=before, after=git_status())
+    return run
+
+
+GIT_STATUS = {}      # the checkout's `git status` before and after the smoke run (the run must change nothing)
+
+
+def git_status():
+    """`git status --porcelain` of the checkout (ignored paths such as runs/ and data/ left out), or None."""
+    try:
+        r = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    except OSError:
+        return None
+    return r.stdout if r.returncode == 0 else None

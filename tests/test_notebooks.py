@@ -1,6 +1,7 @@
 """The course notebooks: committed clean, and runnable end to end by the runner (smoke profile).
 
-The end-to-end test runs `python -m helpers.course --profile smoke` into pytest's tmp_path, so
+The end-to-end test (the `smoke_run` fixture of conftest.py, shared with tests/test_browser.py) runs
+`python -m helpers.course --profile smoke` into pytest's tmp_path, so
 nothing is written into the repository's runs/ folder; the built-in data are generated in the
 session's tmp data cache (SAR_DATA_DIR, see conftest.py), never in the repository.
 """
@@ -8,14 +9,13 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from conftest import GIT_STATUS
 from helpers import catalog, config, runner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,29 +104,7 @@ def test_runner_rejects_unknown_notebook(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- the whole course, smoke profile
-GIT_STATUS = {}
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, session_cache):
-    run = tmp_path_factory.mktemp("course") / "smoke"
-    env = {**os.environ, "SAR_DATA_DIR": str(session_cache)}   # helpers: installed with pip install -e .
-    before = _git_status()
-    result = subprocess.run([sys.executable, "-m", "helpers.course", "--profile", "smoke", "--name", str(run)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, f"the smoke course failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    assert str(run / "report.html") in result.stdout
-    GIT_STATUS.update(before=before, after=_git_status())
-    return run
-
-
-def _git_status():
-    """`git status --porcelain` of the checkout (ignored paths such as runs/ and data/ left out), or None."""
-    try:
-        r = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    except OSError:
-        return None
-    return r.stdout if r.returncode == 0 else None
+# `smoke_run` (tests/conftest.py): one smoke run of the whole course per session, shared with the browser tests.
 
 
 def test_smoke_run_leaves_the_repository_unchanged(smoke_run):
