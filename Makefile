@@ -19,7 +19,7 @@ PY      := .venv/bin/python
 MAKE_ENV = $(PYTHON) -m venv .venv && $(PY) -m pip install --quiet --upgrade pip &&
 endif
 
-.PHONY: install course test compare benchmark
+.PHONY: install course test compare sweep benchmark
 
 # The environment, refreshed only when requirements.txt or pyproject.toml changes.
 $(ENV_DIR)/.sar-installed: requirements.txt pyproject.toml
@@ -43,6 +43,12 @@ test: install
 compare: install
 	$(PY) -m helpers.compare --profile $(PROFILE) --data synthetic-sar
 	$(PY) -m helpers.compare --profile $(PROFILE) --data digits-lt
+
+# The budget sweep: every method at 1x, 2x and 4x the profile's budget (3 seeds at 1x, 2 above), both
+# built-in data sets; the 1x budget is the comparison above. Resumes where it stopped when re-run.
+sweep: install
+	$(PY) -m helpers.sweep --profile $(PROFILE) --data synthetic-sar
+	$(PY) -m helpers.sweep --profile $(PROFILE) --data digits-lt
 
 benchmark: install
 	$(PY) -m benchmarks.benchmark --out runs/benchmark

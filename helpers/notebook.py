@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 
-KEY_SETTINGS = ["data", "data_size", "image_size", "batch_size", "stage1_epochs", "stage2_epochs",
-                "stage3_per_class", "stage3a_epochs", "stage3b_epochs", "tta_views", "embed_points", "seed"]
+KEY_SETTINGS = ["data", "data_size", "image_size", "batch_size", "stage1_steps", "stage2_steps", "stage3_per_class",
+                "stage3a_steps", "stage3b_steps", "budget_scale", "tta_views", "embed_points", "seed"]
 
 
 def setup(namespace: dict, load: bool = True):
@@ -72,17 +72,20 @@ def scale_table(settings, bundle=None):
     """What this run scales down from the paper's schedule (the `paper` profile), read from the settings."""
     import pandas as pd
 
-    from . import config
+    from . import budget, config
+    from .samplers import without_class0
     from .synthetic_sar import MAVOC_TRAIN_COUNTS
     paper = config.resolve("paper")
-    chips = len(bundle.train) if bundle is not None else settings.data_size
+    ours = (len(bundle.train), len(without_class0(bundle.train))) if bundle is not None else (settings.data_size, settings.data_size)
+    steps = budget.schedule(settings, budget.set_sizes(*ours, settings))
+    paper_steps = budget.schedule(paper, budget.set_sizes(sum(MAVOC_TRAIN_COUNTS), sum(MAVOC_TRAIN_COUNTS[1:]), paper))
     rows = [("input size (px)", paper.image_size, settings.image_size),
-            ("training chips", sum(MAVOC_TRAIN_COUNTS), chips),
-            ("stage 1 epochs (all data)", paper.stage1_epochs, settings.stage1_epochs),
-            ("stage 2 epochs (class 0 removed)", paper.stage2_epochs, settings.stage2_epochs),
+            ("training chips", sum(MAVOC_TRAIN_COUNTS), ours[0]),
+            ("stage 1 optimizer steps (all data)", paper_steps["stage1"], steps["stage1"]),
+            ("stage 2 optimizer steps (class 0 removed)", paper_steps["stage2"], steps["stage2"]),
             ("stage 3 images per class", paper.stage3_per_class, settings.stage3_per_class),
-            ("stage 3a epochs (whole model)", paper.stage3a_epochs, settings.stage3a_epochs),
-            ("stage 3b epochs (classifier only)", paper.stage3b_epochs, settings.stage3b_epochs),
+            ("stage 3a optimizer steps (whole model)", paper_steps["stage3a"], steps["stage3a"]),
+            ("stage 3b optimizer steps (classifier only)", paper_steps["stage3b"], steps["stage3b"]),
             ("TTA views", paper.tta_views, settings.tta_views),
             ("batch size", paper.batch_size, settings.batch_size)]
     table = pd.DataFrame(rows, columns=["what", "paper", "this run"]).set_index("what")

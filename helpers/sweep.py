@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import compare, experiments, plotting, runs, verdicts
+from . import compare, evidence_plots, experiments, runs, verdicts
 from .checkpoints import CheckpointError
 from .config import SettingsError
 from .data import DataError
@@ -75,7 +75,7 @@ def report(profile: str, data: str, scales=SCALES):
     long.to_csv(out / "sweep.csv", index=False)
     verdict_table.to_csv(out / "verdicts.csv", index=False)
     (out / "sweep.md").write_text(f"# Budget sweep: {data}, profile {profile}\n\n" + markdown(long, verdict_table))
-    plotting.budget_sweep(long, out, title=f"Balanced top-1 against the budget ({data}, {profile} profile)")
+    evidence_plots.budget_sweep(long, out, title=f"Balanced top-1 against the budget ({data}, {profile} profile)")
     return long, verdict_table
 
 

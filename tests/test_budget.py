@@ -224,3 +224,15 @@ def test_sweep_report_from_finished_budgets(tmp_path, monkeypatch):
     text = (tmp_path / "sweep" / "sweep.md").read_text()
     assert "| three-stage | 45.0 ± 2.0 | 60.0 ± 2.0 |" in text and "**flips**" in text
     assert (tmp_path / "sweep" / "figures" / "budget_sweep.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_training_does_not_depend_on_the_worker_count(tmp_path, tiny_settings):
+    data = chips(2)
+    weights = {}
+    for workers in (0, 2):
+        torch.manual_seed(0)
+        model = shake_shake_26_2x32d()
+        train_stage(model, data, stage="stage1", run_dir=tmp_path / f"w{workers}", settings=tiny_settings(num_workers=workers),
+                    steps=4, lr=0.05, progress=False)
+        weights[workers] = model.state_dict()
+    assert all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
