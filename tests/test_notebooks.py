@@ -129,7 +129,8 @@ def _in_unit_interval(values, what):
 
 def test_smoke_checkpoints(smoke_run):
     import torch
-    for stage in STAGES + ["plain", "crt", "ldam_drw", "stage3a_from1", "stage3b_from1", "stage3b_from2"]:
+    for stage in STAGES + ["plain", "crt", "lws", "ldam_drw", "stage3a_from1", "stage3b_from1", "stage2_plus3a",
+                           "stage3b_from2plus", "stage3a_plus3b"]:
         path = smoke_run / stage / "checkpoint.pt"
         assert path.is_file(), f"missing {path}"
         ckpt = torch.load(path, map_location="cpu", weights_only=False)

@@ -26,7 +26,7 @@ def recorded(monkeypatch):
         nb = nbformat.read(input_path, as_version=4)
         nb.cells.append(nbformat.v4.new_code_cell("print('ran')", outputs=[
             nbformat.v4.new_output("stream", name="stdout", text="ran\n"),
-            nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})]))
+            nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAAAAABX3VL4AAAADklEQVR4nGNsYGBiYAAAApIAhPd8o1gAAAAASUVORK5CYII=", "text/plain": "<Figure>"})]))
         nbformat.write(nb, output_path)
     monkeypatch.setattr(papermill, "execute_notebook", fake)
     return calls
