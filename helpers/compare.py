@@ -22,12 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import config, experiments, runs, verdicts
-from .checkpoints import CheckpointError
-from .config import SettingsError
-from .data import BUILT_IN, DataError, load_data
+from . import cli, config, experiments, runs, verdicts
+from .data import BUILT_IN, load_data
 from .paths import resolve_path
-from .training import TrainingDiverged
 
 
 def data_label(data: str) -> str:
@@ -126,15 +123,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-ablations", action="store_true", help="methods only (the budget sweep)")
     p.add_argument("-p", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"), help="override a setting")
     a = p.parse_args(argv)
-    try:
-        run(a.profile, a.data, a.seeds, a.name, a.overwrite, dict(a.p), ablations=not a.no_ablations)
-    except (SettingsError, DataError, CheckpointError, runs.RunFolderError, TrainingDiverged) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: run the same command again to continue where it stopped", file=sys.stderr)
-        return 130
-    return 0
+    return cli.guarded(lambda: run(a.profile, a.data, a.seeds, a.name, a.overwrite, dict(a.p),
+                                   ablations=not a.no_ablations))
 
 
 if __name__ == "__main__":

@@ -18,12 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import compare, evidence_plots, experiments, runs, verdicts
-from .checkpoints import CheckpointError
-from .config import SettingsError
-from .data import DataError
+from . import cli, compare, evidence_plots, experiments, runs, verdicts
 from .paths import resolve_path
-from .training import TrainingDiverged
 
 SCALES = (1.0, 2.0, 4.0)
 
@@ -101,18 +97,9 @@ def main(argv=None) -> int:
     p.add_argument("--seeds-above", type=int, nargs="+", default=[0, 1])
     p.add_argument("--report-only", action="store_true", help="only redraw the tables and figure from finished budgets")
     a = p.parse_args(argv)
-    try:
-        if a.report_only:
-            report(a.profile, a.data, a.scales)
-        else:
-            run(a.profile, a.data, a.scales, a.seeds_1x, a.seeds_above)
-    except (SettingsError, DataError, CheckpointError, runs.RunFolderError, TrainingDiverged) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: run the same command again to continue where it stopped", file=sys.stderr)
-        return 130
-    return 0
+    if a.report_only:
+        return cli.guarded(lambda: report(a.profile, a.data, a.scales))
+    return cli.guarded(lambda: run(a.profile, a.data, a.scales, a.seeds_1x, a.seeds_above))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import math
 import random
 import time
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
