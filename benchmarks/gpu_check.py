@@ -17,7 +17,6 @@ Without CUDA it stops at once with one line (exit status 2).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile

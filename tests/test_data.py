@@ -1,5 +1,4 @@
 """Data: the built-in generators, load_data on folders and CSVs, and every bad input's one-line error."""
-import io
 import json
 import warnings
 
