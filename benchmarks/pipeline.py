@@ -18,7 +18,7 @@ from .common import log, tp_stats
 
 
 def batched_augment(images_u8: torch.Tensor, size: int, pad: int, mean: float, std: float) -> torch.Tensor:
-    """Batch version of helpers.data.train_transform (reflect-padded random crop, random h-flip, normalise)."""
+    """Batch version of helpers.augment.train_transform (reflect-padded random crop, random h-flip, normalise)."""
     b = len(images_u8)
     x = F.pad(images_u8.float().div_(255), (pad, pad, pad, pad), mode="reflect")
     dy = torch.randint(0, 2 * pad + 1, (b, 1, 1))
@@ -54,7 +54,7 @@ class BatchAugmentedChips(torch.utils.data.Dataset):
 def bench_train(size: int, bundle, settings, P) -> dict:
     batch = P["train_batch"] or settings.batch_size
     train_set = bundle.train
-    pad = max(1, settings.image_size // 8)         # as in helpers.data.train_transform
+    pad = max(1, settings.image_size // 8)         # as in helpers.augment.train_transform
     fixed_set = BatchAugmentedChips(train_set, settings.image_size, pad, bundle.mean, bundle.std)
     channels_last = settings.channels_last          # train_stage uses channels_last on the CPU when this is set
     mf = torch.channels_last if channels_last else torch.contiguous_format

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from PIL import Image
 from torchvision import datasets
-from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from . import archive, digits_lt, synthetic_sar
+from .augment import eval_transform, flip_keeps_label, train_transform  # noqa: F401 (used by other modules too)
 from .paths import data_cache, resolve_path
 
 BUILT_IN = ("synthetic-sar", "digits-lt")
@@ -75,30 +75,6 @@ class DataBundle:
 
     def class_counts(self, split: str = "train") -> np.ndarray:
         return np.bincount(getattr(self, split).targets.numpy(), minlength=NUM_CLASSES)
-
-
-# ---------------------------------------------------------------- transforms
-# Data sets on which a left-right flip changes the class (a mirrored 2 is no 2); SAR chips keep it.
-NO_FLIP = {"digits-lt"}
-
-
-def flip_keeps_label(data: str) -> bool:
-    return data not in NO_FLIP
-
-
-def train_transform(image_size: int, mean: float, std: float, hflip: bool = True):
-    """Label-preserving augmentation: small shifts, and for SAR chips azimuth (left-right) flips.
-
-    Up-down flips and rotations are avoided on SAR: they would move the radar shadow to the wrong
-    side. Digits get no flips at all (`NO_FLIP`).
-    """
-    flips = [v2.RandomHorizontalFlip()] if hflip else []
-    return v2.Compose([v2.RandomCrop(image_size, padding=max(1, image_size // 8), padding_mode="reflect"),
-                       *flips, v2.Normalize([mean], [std])])
-
-
-def eval_transform(mean: float, std: float):
-    return v2.Normalize([mean], [std])
 
 
 # ---------------------------------------------------------------- discovering files
