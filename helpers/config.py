@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import platform
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -142,6 +143,11 @@ def resolve(profile: str = "quick", **overrides) -> Settings:
         raise SettingsError(f"tta_views must be 1, 2 or 3, got {settings.tta_views}")
     if settings.warmup_fraction >= 1 or settings.drw_start_fraction >= 1:
         raise SettingsError("warmup_fraction and drw_start_fraction must be below 1 (shares of a stage's steps)")
+    for stage in ("stage1", "stage2", "stage3a", "stage3b"):
+        given = {k for k, v in overrides.items() if v is not None}
+        if f"{stage}_epochs" in given and f"{stage}_steps" not in given and getattr(settings, f"{stage}_steps") > 0:
+            warnings.warn(f"{stage}_epochs is ignored: profile {profile!r} gives {stage}_steps="
+                          f"{getattr(settings, f'{stage}_steps')}; set {stage}_steps instead", stacklevel=2)
     if settings.precision not in PRECISIONS:
         raise SettingsError(f"setting 'precision' must be one of {', '.join(PRECISIONS)}, got {settings.precision!r}")
     return settings

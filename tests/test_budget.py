@@ -236,3 +236,12 @@ def test_training_does_not_depend_on_the_worker_count(tmp_path, tiny_settings):
                     steps=4, lr=0.05, progress=False)
         weights[workers] = model.state_dict()
     assert all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
+
+
+def test_epochs_override_under_a_steps_profile_warns():
+    with pytest.warns(UserWarning, match=r"stage1_epochs is ignored: profile 'quick' gives stage1_steps=150; set stage1_steps"):
+        config.resolve("quick", stage1_epochs=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        config.resolve("paper", stage1_epochs=8)                 # the paper profile counts epochs: no warning
+        config.resolve("quick", stage1_steps=200)
