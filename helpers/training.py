@@ -79,6 +79,19 @@ def precision_for(settings, device: torch.device):
     return (torch.bfloat16, False) if p == "bf16" else (torch.float16, True)
 
 
+RESUMABLE_CHANGES = {"device", "num_workers", "precision"}    # settings a stage may resume under
+
+
+def same_stage(saved: dict, config: dict, defaults: dict) -> bool:
+    """Does a checkpoint's stage config match this run's? Everything equal but `RESUMABLE_CHANGES`; a
+    setting the checkpoint does not know (added to the course later) must keep its default value."""
+    a, b = dict(saved), dict(config)
+    old, new = a.pop("settings", {}), b.pop("settings", {})
+    if a != b or set(old) - set(new):
+        return False
+    return all(k in RESUMABLE_CHANGES or (old[k] == v if k in old else v == defaults.get(k)) for k, v in new.items())
+
+
 def warmup_steps(settings, steps: int) -> int:
     """Steps of the linear warm-up at the start of a stage of `steps` steps."""
     return max(1, round(settings.warmup_fraction * steps)) if settings.warmup_fraction > 0 else 0
@@ -130,13 +143,11 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, steps: int, 
 
     stage_config = {"stage": stage, "steps": steps, "warmup_steps": warmup, "lr": lr, "trainable": trainable,
                     "balanced": balanced, "train_size": len(train_set), "settings": settings.to_dict()}
-    ignore = {"device", "num_workers", "precision"}
-    comparable = lambda cfg: {**cfg, "settings": {k: v for k, v in cfg["settings"].items() if k not in ignore}}
     path = checkpoint_path(run_dir, stage)
     history, start, step = [], 0, 0
     if path.exists():
         ckpt = load_checkpoint(path)
-        if comparable(ckpt.get("config", {})) != comparable(stage_config):
+        if not same_stage(ckpt.get("config", {}), stage_config, type(settings)().to_dict()):
             raise CheckpointError(f"{path} was made with other settings than this run's; "
                                   f"use a new run folder (or delete {path.parent}) to train {stage} again")
         if ckpt["arch"] != model.arch:

@@ -243,3 +243,15 @@ def test_epoch_seed_depends_on_seed_stage_and_epoch():
     seeds = {training.epoch_seed(s, st, e) for s in (0, 1) for st in ("stage1", "stage2") for e in (0, 1)}
     assert len(seeds) == 8
     assert training.epoch_seed(0, "stage1", 0) == training.epoch_seed(0, "stage1", 0)
+
+
+def test_a_checkpoint_survives_a_setting_added_later():
+    from helpers.config import Settings
+    defaults = Settings().to_dict()
+    cfg = {"stage": "stage1", "steps": 4, "settings": defaults}
+    older = {"stage": "stage1", "steps": 4, "settings": {k: v for k, v in defaults.items() if k != "modality"}}
+    assert training.same_stage(older, cfg, defaults)                                   # new setting at its default
+    assert not training.same_stage(older, {**cfg, "settings": {**defaults, "modality": "eo"}}, defaults)
+    assert training.same_stage(cfg, {**cfg, "settings": {**defaults, "num_workers": 4}}, defaults)
+    assert not training.same_stage(cfg, {**cfg, "steps": 5}, defaults)
+    assert not training.same_stage({**cfg, "settings": {**defaults, "gone": 1}}, cfg, defaults)   # a setting removed since
