@@ -10,7 +10,6 @@ cRT and LWS get the same classifier-only budget as the three-stage path's stage 
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -65,7 +64,3 @@ def tau_norm_predictions(bundle, settings, run_dir, k: int, family: str = "level
     tau, scores = choose_tau(val, bundle.val.targets.numpy(), weight)
     test = inference.view_features(model, bundle.test, k, settings.device, family=family, flip=flip)
     return tau_probabilities(val, weight, tau), tau_probabilities(test, weight, tau), tau, scores
-
-
-def tau_table(scores: dict) -> np.ndarray:
-    return np.array([[t, v] for t, v in scores.items()])
