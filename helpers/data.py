@@ -26,7 +26,7 @@ from torchvision import datasets
 from tqdm.auto import tqdm
 
 from . import archive, digits_lt, synthetic_sar
-from .augment import eval_transform, flip_keeps_label, train_transform  # noqa: F401 (used by other modules too)
+from .augment import eval_transform, flip_keeps_label, train_transform
 from .paths import data_cache, resolve_path
 
 BUILT_IN = ("synthetic-sar", "digits-lt")

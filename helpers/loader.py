@@ -8,9 +8,10 @@ workers can therefore be persistent for the whole stage (on a GPU they keep the 
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+from .samplers import class_balanced_weights
 
 
 class EpochSampler(Sampler):
@@ -66,13 +67,6 @@ class SeededItems(Dataset):
             torch.set_rng_state(state)
 
 
-def class_balanced_weights(targets) -> np.ndarray:
-    """cRT's sampling: every class equally likely, then an image uniformly within it."""
-    labels = np.asarray(targets)
-    counts = np.bincount(labels)
-    return 1.0 / counts[labels]
-
-
 def make_loader(dataset, batch_size: int, num_workers: int = 0, pin_memory: bool = False,
                 balanced: bool = False) -> tuple[DataLoader, EpochSampler]:
     """One loader for a whole stage; call `sampler.set_epoch(seed)` before each epoch.
@@ -80,7 +74,7 @@ def make_loader(dataset, batch_size: int, num_workers: int = 0, pin_memory: bool
     Batches are full (drop_last) unless the set is smaller than one batch, so BatchNorm never
     sees a batch of one.
     """
-    weights = class_balanced_weights(dataset.targets.numpy()) if balanced else None
+    weights = class_balanced_weights(dataset) if balanced else None
     sampler = EpochSampler(len(dataset), weights)
     loader = DataLoader(SeededItems(dataset), batch_size=batch_size, sampler=sampler,
                         drop_last=len(dataset) > batch_size, num_workers=num_workers,

@@ -1,4 +1,4 @@
-"""The three training sets of the three-stage method, plus class-balanced sampling for cRT.
+"""The three training sets of the three-stage method, plus the class-balanced sampling weights of cRT and LWS.
 
 (1) the full long-tailed set: the training ChipSet itself;
 (2) the class-0-removed set: classes 1-9 relabelled 0-8 (a 9-way head), mapped back by `to_original`;
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, WeightedRandomSampler
+from torch.utils.data import Dataset
 
 from .config import SettingsError
 from .data import DataError
@@ -68,10 +68,8 @@ def balanced(train, per_class: int, seed: int, num_classes: int = 10) -> Relabel
     return Relabelled(train, np.concatenate(chosen)[order], None, np.concatenate(copies)[order])
 
 
-def class_balanced_sampler(dataset, seed: int, num_samples: int | None = None) -> WeightedRandomSampler:
-    """cRT's sampling: every class equally likely, then an image uniformly within it."""
+def class_balanced_weights(dataset) -> np.ndarray:
+    """cRT's and LWS's sampling weights: every class equally likely, then an image uniformly within it
+    (helpers.loader draws each epoch's batches with them)."""
     labels = dataset.targets.numpy()
-    counts = np.bincount(labels)
-    weights = torch.as_tensor(1.0 / counts[labels], dtype=torch.double)
-    return WeightedRandomSampler(weights, num_samples or len(labels), replacement=True,
-                                 generator=torch.Generator().manual_seed(seed))
+    return 1.0 / np.bincount(labels)[labels]

@@ -6,7 +6,8 @@ import torch
 from conftest import assert_one_line, chips
 from helpers.config import SettingsError
 from helpers.data import DataError
-from helpers.samplers import WITHOUT_CLASS0, balanced, class_balanced_sampler, to_original, without_class0
+from helpers.loader import EpochSampler
+from helpers.samplers import WITHOUT_CLASS0, balanced, class_balanced_weights, to_original, without_class0
 
 COUNTS = [40, 10, 6, 5, 3, 3, 2, 2, 2, 2]
 
@@ -71,9 +72,16 @@ def test_balanced_bad_inputs(train):
         balanced(missing, 2, seed=0)
 
 
+def class_balanced_sampler(train, seed, num_samples=None):
+    """The class-balanced draws of one epoch, as helpers.loader makes them for cRT and LWS."""
+    sampler = EpochSampler(len(train), class_balanced_weights(train), num_samples)
+    sampler.set_epoch(seed)
+    return sampler
+
+
 def test_class_balanced_sampler_is_roughly_uniform(train):
     sampler = class_balanced_sampler(train, seed=0, num_samples=20000)
-    drawn = train.targets.numpy()[list(sampler)]
+    drawn = train.targets.numpy()[[i for i, _ in sampler]]
     shares = np.bincount(drawn, minlength=10) / len(drawn)
     assert np.abs(shares - 0.1).max() < 0.015
     # Default length is the data set's; same seed, same draw.
