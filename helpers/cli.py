@@ -1,25 +1,29 @@
-"""What the long-running commands (compare, sweep) share: one line for a user's error, never a traceback."""
+"""What the project's commands share: one line for a user's error, never a traceback."""
 from __future__ import annotations
 
 import sys
 
-from .checkpoints import CheckpointError
-from .config import SettingsError
-from .data import DataError
-from .runs import RunFolderError
-from .training import TrainingDiverged
 
-USER_ERRORS = (SettingsError, DataError, CheckpointError, RunFolderError, TrainingDiverged)
+def user_errors() -> tuple:
+    """The training commands' user errors (imported here, so light tools need not load torch)."""
+    from .checkpoints import CheckpointError
+    from .config import SettingsError
+    from .data import DataError
+    from .runs import RunFolderError
+    from .training import TrainingDiverged
+    return SettingsError, DataError, CheckpointError, RunFolderError, TrainingDiverged
 
 
-def guarded(work) -> int:
-    """Run `work()`; a user's error prints `error: ...` (exit 2), Ctrl-C says how to continue (exit 130)."""
+def guarded(work, errors=None, code: int = 2,
+            interrupted: str = "interrupted: run the same command again to continue where it stopped") -> int:
+    """Run `work()`; one of `errors` prints `error: ...` (exit `code`), Ctrl-C prints `interrupted` (exit 130)."""
+    errors = user_errors() if errors is None else errors
     try:
         work()
-    except USER_ERRORS as e:
+    except errors as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return code
     except KeyboardInterrupt:
-        print("interrupted: run the same command again to continue where it stopped", file=sys.stderr)
+        print(interrupted, file=sys.stderr)
         return 130
     return 0

@@ -6,8 +6,8 @@
 
 Each seed is a run folder runs/<name>/seed<k>/ (same layout as the course's), so an interrupted
 comparison continues where it stopped when the same command is run again; --overwrite starts afresh.
-The folder is named after the profile, the data and the budget (`folder_name`), so two data sets
-never share one. Writes per_seed.csv, comparison.csv, tta_gains.csv and comparison.md there.
+The folder is named after the profile, the data, the budget and a non-default input size (`folder_name`),
+so two data sets never share one. Writes per_seed.csv, comparison.csv, tta_gains.csv and comparison.md there.
 """
 from __future__ import annotations
 
@@ -36,13 +36,15 @@ def data_label(data: str) -> str:
     return f"{stem}-{hashlib.sha1(str(path).encode()).hexdigest()[:6]}"
 
 
-def folder_name(profile: str, data: str, budget_scale: float = 1.0) -> str:
+def folder_name(profile: str, data: str, budget_scale: float = 1.0, image_size: int | None = None) -> str:
+    """compare-<profile>-<data>[-x<budget>][-<size>px]; the size only when it is not the profile's own."""
     scale = "" if budget_scale == 1 else f"-x{budget_scale:g}"
-    return f"compare-{profile}-{data_label(data)}{scale}"
+    size = "" if image_size in (None, config.resolve(profile).image_size) else f"-{image_size}px"
+    return f"compare-{profile}-{data_label(data)}{scale}{size}"
 
 
-def folder(profile: str, data: str, budget_scale: float = 1.0) -> Path:
-    return resolve_path(Path("runs") / folder_name(profile, data, budget_scale))
+def folder(profile: str, data: str, budget_scale: float = 1.0, image_size: int | None = None) -> Path:
+    return resolve_path(Path("runs") / folder_name(profile, data, budget_scale, image_size))
 
 
 def _pct(r, col: str) -> str:
@@ -58,7 +60,7 @@ def markdown(table: pd.DataFrame) -> str:
              "| full-model steps | classifier-only steps | image-passes | train time (s) | note |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
-        note = [r.get("budget_note") or ""]
+        note = [r.get("budget_note") if isinstance(r.get("budget_note"), str) else ""]   # NaN when read from a CSV
         if r["under_trained"]:
             note.append(f"**under-trained** (val under {100 * experiments.UNDER_TRAINED:.0f}%)")
         elif r.get("seeds_under_trained", 0):
@@ -82,7 +84,8 @@ def run(profile: str, data: str, seeds, name: str | None, overwrite: bool, overr
         ablations: bool = True, progress: bool = True) -> pd.DataFrame:
     settings = config.resolve(profile, data=data, **overrides)
     seeds = seeds or settings.seeds
-    root = resolve_path(name if name and "/" in name else Path("runs") / (name or folder_name(profile, data, settings.budget_scale)))
+    default = folder_name(profile, data, settings.budget_scale, settings.image_size)
+    root = resolve_path(name if name and "/" in name else Path("runs") / (name or default))
     if overwrite and root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -118,7 +121,7 @@ def main(argv=None) -> int:
     p.add_argument("--profile", default="quick")
     p.add_argument("--data", default="synthetic-sar", help="synthetic-sar, digits-lt, or a path to MAVOC-style folders")
     p.add_argument("--seeds", type=int, nargs="+")
-    p.add_argument("--name", help="run folder under runs/ (default compare-<profile>-<data>[-x<budget>])")
+    p.add_argument("--name", help="run folder under runs/ (default compare-<profile>-<data>[-x<budget>][-<size>px])")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-ablations", action="store_true", help="methods only (the budget sweep)")
     p.add_argument("-p", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"), help="override a setting")

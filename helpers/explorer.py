@@ -141,10 +141,10 @@ def prediction_explorer(run_dir, bundle, settings, stages=("stage1", "stage2", "
         page.max = max(0, (len(mistakes(cache.y_true, y_pred, tc)) - 1) // 24)
         with out:
             out.clear_output(wait=True)
-            fig = prediction_figure(cache.y_true, y_pred, bundle.test.images.numpy(), bundle.class_names,
-                                    title=f"{stage.value}, {views.value} TTA view(s): balanced top-1 "
-                                          f"{_balanced(cache.y_true, y_pred):.3f}", true_class=tc,
-                                    page=min(page.value, page.max))
+            prediction_figure(cache.y_true, y_pred, bundle.test.images.numpy(), bundle.class_names,
+                              title=f"{stage.value}, {views.value} TTA view(s): balanced top-1 "
+                                    f"{_balanced(cache.y_true, y_pred):.3f}", true_class=tc,
+                              page=min(page.value, page.max))
             plt.show()
 
     for control in (stage, views, true_class, page):

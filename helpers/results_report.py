@@ -18,6 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from . import cli
 from .paths import PROJECT_ROOT, resolve_path
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -172,12 +173,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.results_report", description=__doc__.splitlines()[0])
     parser.add_argument("--name", default="quick", help="run folder runs/<name> (an absolute path is used as is)")
     args = parser.parse_args(argv)
-    try:
-        write_results(Path("runs") / args.name)
-    except ReportError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return cli.guarded(lambda: write_results(Path("runs") / args.name), ReportError, 1, "interrupted")
 
 
 if __name__ == "__main__":

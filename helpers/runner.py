@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import config
+from . import cli, config
 from .catalog import KERNEL_DISPLAY_NAME, KERNEL_NAME, NOTEBOOK_DIR, NOTEBOOK_PARAMETERS, NOTEBOOKS
 from .paths import resolve_path
 from .report import ReportError, write_report
@@ -197,16 +197,11 @@ def main(argv=None) -> int:
         return 2
     params = {key: _parse_value(value) for key, value in args.param}
     start = time.time()
-    try:
-        run_course(args.profile, args.name, params, args.overwrite, args.only)
-    except CourseError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    print(f"total {time.time() - start:.0f} s")
-    return 0
+    rc = cli.guarded(lambda: run_course(args.profile, args.name, params, args.overwrite, args.only),
+                     CourseError, 1, "interrupted")
+    if rc == 0:
+        print(f"total {time.time() - start:.0f} s")
+    return rc
 
 
 if __name__ == "__main__":

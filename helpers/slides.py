@@ -24,6 +24,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from . import cli
 from .paths import PROJECT_ROOT, resolve_path
 
 REVEAL_VERSION = "5.2.1"
@@ -221,15 +222,10 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="only these notebooks (name or prefix)")
     parser.add_argument("--fetch-only", action="store_true", help="only fetch reveal.js into vendor/")
     args = parser.parse_args(argv)
-    try:
-        if args.fetch_only:
-            print(fetch_reveal())
-            return 0
-        make_slides(Path("runs") / args.name, show_code=args.code, only=args.only)
-    except SlidesError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    if args.fetch_only:
+        return cli.guarded(lambda: print(fetch_reveal()), SlidesError, 1, "interrupted")
+    return cli.guarded(lambda: make_slides(Path("runs") / args.name, show_code=args.code, only=args.only),
+                       SlidesError, 1, "interrupted")
 
 
 if __name__ == "__main__":

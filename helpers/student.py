@@ -14,6 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from . import cli
 from .paths import PROJECT_ROOT, resolve_path
 
 SOLUTION_TAG = "solution"
@@ -69,12 +70,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.student", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="student", help="folder for the copies (relative to the project root)")
     args = parser.parse_args(argv)
-    try:
-        write_student_copies(args.out)
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return cli.guarded(lambda: write_student_copies(args.out), (ValueError, OSError), 1, "interrupted")
 
 
 if __name__ == "__main__":

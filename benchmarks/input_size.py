@@ -1,0 +1,104 @@
+"""Input size: every method's balanced top-1 and its cost at 16, 24 and 32 px (issue 8, item 9).
+
+    python -m benchmarks.input_size --data synthetic-sar --sizes 16 24 32 --seeds 0
+
+Each size is a `helpers.compare` run without ablations in runs/input-size-<profile>-<data>/<size>px/
+(the profile's own size reuses the ordinary comparison's seeds when it has them), so an interrupted
+run continues where it stopped. Writes runs/input-size-<profile>-<data>/input_size.csv and
+input_size.md: balanced top-1 per method and size (mean ± std over the seeds), and seconds per
+full-model step (plain CE's training time over its steps; the machine's load is recorded beside it).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from helpers import cli, compare, config, experiments
+from helpers.paths import resolve_path
+
+
+def _summary(profile: str, data: str, size: int, seeds, root: Path, overrides: dict) -> tuple[pd.DataFrame, float, float]:
+    """The methods' multi-seed table at one size, and the 1-min load average before and after."""
+    own = root / compare.folder_name(profile, data) / "per_seed.csv"
+    if not overrides and size == config.resolve(profile, data=data).image_size and own.is_file():
+        per_seed = pd.read_csv(own)
+        per_seed = per_seed[per_seed["seed"].isin(seeds) & (per_seed["kind"] == "method")]
+        if set(per_seed["seed"]) == set(seeds):        # the ordinary comparison already has these seeds
+            print(f"==== {size} px: the seeds of {own.parent}", flush=True)
+            return experiments.aggregate(per_seed), float("nan"), float("nan")
+    print(f"==== {size} px, seeds {list(seeds)}", flush=True)
+    before = os.getloadavg()[0]
+    summary = compare.run(profile, data, list(seeds), str(out_folder(profile, data, root) / f"{size}px"), False,
+                          {**overrides, "image_size": size}, ablations=False, progress=False)
+    return summary, before, os.getloadavg()[0]
+
+
+def out_folder(profile: str, data: str, root: Path) -> Path:
+    return root / f"input-size-{profile}-{compare.data_label(data)}"
+
+
+def measure(profile: str, data: str, sizes, seeds, root: Path, overrides: dict) -> pd.DataFrame:
+    rows = []
+    for size in sizes:
+        summary, before, after = _summary(profile, data, size, seeds, root, overrides)
+        plain = summary.set_index("method").loc["plain CE"]
+        for _, r in summary[summary["kind"] == "method"].iterrows():
+            rows.append({"image_size": size, "method": r["method"], "balanced_top1_mean": r["balanced_top1_mean"],
+                         "balanced_top1_std": r["balanced_top1_std"], "few_shot_mean": r["few_shot_mean"],
+                         "under_trained": bool(r["under_trained"]), "seeds": int(r["seeds"]),
+                         "seconds_per_step": plain["train_seconds_mean"] / plain["full_steps_mean"],
+                         "load_1min_before": before, "load_1min_after": after})
+    return pd.DataFrame(rows)
+
+
+def markdown(table: pd.DataFrame, data: str, profile: str) -> str:
+    cell = [f"{100 * m:.1f}" + ("" if pd.isna(s) else f" ± {100 * s:.1f}") + (" (under-trained)" if u else "")
+            for m, s, u in zip(table["balanced_top1_mean"], table["balanced_top1_std"], table["under_trained"])]
+    wide = table.assign(cell=cell).pivot(index="method", columns="image_size", values="cell")
+    wide = wide.reindex(table["method"].unique())
+    sizes = list(wide.columns)
+    lines = [f"# Input size: {data}, profile {profile}, seeds {sorted(set(table['seeds']))} per size\n",
+             "| method | " + " | ".join(f"{s} px" for s in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
+    lines += [f"| {m} | " + " | ".join(str(v) for v in r) + " |" for m, r in wide.iterrows()]
+    per_size = table.drop_duplicates("image_size").set_index("image_size")
+    lines += ["", "| | " + " | ".join(f"{s} px" for s in sizes) + " |", "|---" * (len(sizes) + 1) + "|",
+              "| seconds per full-model step (plain CE) | "
+              + " | ".join(f"{per_size.loc[s, 'seconds_per_step']:.3f}" for s in sizes) + " |",
+              "| load average before / after (– : seeds reused from the comparison) | "
+              + " | ".join("–" if pd.isna(per_size.loc[s, "load_1min_before"]) else
+                           f"{per_size.loc[s, 'load_1min_before']:.1f} / {per_size.loc[s, 'load_1min_after']:.1f}"
+                           for s in sizes) + " |"]
+    return "\n".join(lines) + "\n"
+
+
+def run(profile: str, data: str, sizes, seeds, root=None, overrides=None) -> pd.DataFrame:
+    """Measure every size; `root` is the runs folder (default runs/), `overrides` extra settings."""
+    root, overrides = resolve_path(root or "runs"), dict(overrides or {})
+    config.resolve(profile, data=data, **overrides)   # a bad profile or setting stops here, before any training
+    table = measure(profile, data, sizes, seeds, root, overrides)
+    out = out_folder(profile, data, root)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "input_size.csv", index=False)
+    text = markdown(table, data, profile)
+    (out / "input_size.md").write_text(text)
+    print(text)
+    print(f"written {out / 'input_size.md'}")
+    return table
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", default="quick")
+    p.add_argument("--data", default="synthetic-sar")
+    p.add_argument("--sizes", type=int, nargs="+", default=[16, 24, 32])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    a = p.parse_args(argv)
+    return cli.guarded(lambda: run(a.profile, a.data, a.sizes, a.seeds))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
