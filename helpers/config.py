@@ -16,7 +16,7 @@ import yaml
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 # Settings that may differ between the notebooks of one run (not compared when a run folder is reopened).
-NOT_COMPARED = {"device", "num_workers"}
+NOT_COMPARED = {"device", "num_workers", "notebook_ablations"}
 
 
 class SettingsError(ValueError):
@@ -59,6 +59,7 @@ class Settings:
     # --- evaluation and plots ---
     tta_views: int = 3
     embed_points: int = 2000         # test images embedded by t-SNE / UMAP
+    notebook_ablations: bool = False # notebook 04 trains the stage ablations itself (the multi-seed comparison always has them)
     # --- baselines: each as its paper defines it, at the three-stage path's budget (helpers/experiments.py) ---
     ldam_max_margin: float = 0.5
     ldam_scale: float = 30.0
