@@ -55,6 +55,31 @@ def measure(profile: str, data: str, sizes, seeds, root: Path, overrides: dict) 
     return pd.DataFrame(rows)
 
 
+def step_seconds(size: int, batch_size: int = 128, steps: int = 15) -> float:
+    """Median seconds of one SGD step (forward, backward, update) of Shake-Shake-26 2x32d on a random batch."""
+    import statistics
+    import time
+
+    import torch
+    import torch.nn.functional as F
+
+    from helpers.model import shake_shake_26_2x32d
+    torch.manual_seed(0)
+    model = shake_shake_26_2x32d(in_channels=1, num_classes=10).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    x = torch.randn(batch_size, 1, size, size).to(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch_size,))
+    times = []
+    for i in range(steps + 3):                       # 3 warm-up steps
+        t = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+        if i >= 3:
+            times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 def markdown(table: pd.DataFrame, data: str, profile: str) -> str:
     cell = [f"{100 * m:.1f}" + ("" if pd.isna(s) else f" ± {100 * s:.1f}") + (" (under-trained)" if u else "")
             for m, s, u in zip(table["balanced_top1_mean"], table["balanced_top1_std"], table["under_trained"])]
@@ -96,7 +121,16 @@ def main(argv=None) -> int:
     p.add_argument("--data", default="synthetic-sar")
     p.add_argument("--sizes", type=int, nargs="+", default=[16, 24, 32])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--step-times", action="store_true",
+                   help="only time one training step (batch 128) at each size, with this process's torch threads")
     a = p.parse_args(argv)
+    if a.step_times:
+        import torch
+        load = os.getloadavg()[0]
+        for size in a.sizes:
+            print(f"{size} px: {1e3 * step_seconds(size):.0f} ms per step (batch 128, {torch.get_num_threads()} threads)")
+        print(f"load average (1 min) before / after: {load:.2f} / {os.getloadavg()[0]:.2f}")
+        return 0
     return cli.guarded(lambda: run(a.profile, a.data, a.sizes, a.seeds))
 
 

@@ -83,7 +83,7 @@ def gains_markdown(gains: pd.DataFrame) -> str:
 def run(profile: str, data: str, seeds, name: str | None, overwrite: bool, overrides: dict,
         ablations: bool = True, progress: bool = True) -> pd.DataFrame:
     settings = config.resolve(profile, data=data, **overrides)
-    seeds = seeds or settings.seeds
+    seeds = list(seeds or settings.seeds)
     default = folder_name(profile, data, settings.budget_scale, settings.image_size)
     root = resolve_path(name if name and "/" in name else Path("runs") / (name or default))
     if overwrite and root.exists():
@@ -91,6 +91,7 @@ def run(profile: str, data: str, seeds, name: str | None, overwrite: bool, overr
     root.mkdir(parents=True, exist_ok=True)
     methods = experiments.method_names(("method", "tta", "ablation") if ablations else ("method",))
     rows, t0 = [], time.time()
+    earlier = pd.read_csv(root / "per_seed.csv") if (root / "per_seed.csv").is_file() else None
     for k, seed in enumerate(seeds, 1):
         print(f"== seed {seed} ({k}/{len(seeds)}), {time.time() - t0:.0f} s so far", flush=True)
         run_dir, s = runs.open_run(root / f"seed{seed}", profile, data=data, seed=seed, **overrides)
@@ -100,7 +101,9 @@ def run(profile: str, data: str, seeds, name: str | None, overwrite: bool, overr
         table.insert(1, "seed", seed)
         rows.append(table)
         per_seed = pd.concat(rows)
-        per_seed.to_csv(root / "per_seed.csv", index=False)
+        # an interrupted re-run keeps the earlier rows of the seeds it has not reached yet
+        pending = [] if earlier is None else [earlier[earlier["seed"].isin(seeds[k:])]]
+        pd.concat([per_seed, *pending]).to_csv(root / "per_seed.csv", index=False)
     summary = experiments.aggregate(per_seed)
     summary.to_csv(root / "comparison.csv", index=False)
     gains = experiments.tta_gains(per_seed)

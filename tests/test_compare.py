@@ -10,7 +10,7 @@ from conftest import TINY
 FAST = {**TINY, "batch_size": 50}   # fewer, larger steps: the same code paths, faster
 
 
-def test_two_seed_comparison_and_rerun_does_not_retrain(tmp_path, sar_data_dir, capsys):
+def test_two_seed_comparison_and_rerun_does_not_retrain(tmp_path, sar_data_dir, capsys, monkeypatch):
     root = tmp_path / "cmp"
     summary = compare.run("smoke", "digits-lt", [0, 1], str(root), False, FAST)
     assert list(summary["method"]) == list(experiments.METHODS)
@@ -33,3 +33,19 @@ def test_two_seed_comparison_and_rerun_does_not_retrain(tmp_path, sar_data_dir, 
     assert "epoch 1/" not in capsys.readouterr().out                        # no training epoch printed
     pd.testing.assert_frame_equal(again.drop(columns=["train_seconds_mean", "train_seconds_std"], errors="ignore"),
                                   summary.drop(columns=["train_seconds_mean", "train_seconds_std"], errors="ignore"))
+
+    # a re-run interrupted after seed 0 keeps seed 1's earlier rows in per_seed.csv
+    evaluate = experiments.evaluate_methods
+
+    def interrupt_at_seed1(bundle, s, run_dir, methods=None):
+        if run_dir.name == "seed1":
+            raise KeyboardInterrupt
+        return evaluate(bundle, s, run_dir, methods)
+
+    monkeypatch.setattr(experiments, "evaluate_methods", interrupt_at_seed1)
+    try:
+        compare.run("smoke", "digits-lt", [0, 1], str(root), False, FAST)
+    except KeyboardInterrupt:
+        pass
+    pd.testing.assert_frame_equal(pd.read_csv(root / "per_seed.csv").drop(columns="train_seconds"),
+                                  per_seed.drop(columns="train_seconds"))

@@ -185,3 +185,18 @@ def test_smoke_report_and_timings(smoke_run):
     assert list(timings) == catalog.NOTEBOOKS and all(t > 0 for t in timings.values())
     for nb in catalog.NOTEBOOKS:
         assert (smoke_run / "notebooks" / f"{nb}.ipynb").is_file()
+
+
+def test_notebook_04_without_its_own_ablations(smoke_run, tmp_path):
+    """notebook_ablations off (the quick profile's default): no ablation rows, and the exercise still runs."""
+    import shutil
+    run = tmp_path / "no_ablations"
+    shutil.copytree(smoke_run, run)
+    assert runner.main(["--name", str(run), "--only", "04_evaluation_tta", "-p", "notebook_ablations", "false"]) == 0
+    methods = pd.read_csv(run / "comparison.csv")
+    assert {"three-stage", "cRT", "plain CE"} <= set(methods["method"])
+    assert not any(m.startswith("w/o") for m in methods["method"])
+    nb = json.loads((run / "notebooks" / "04_evaluation_tta.ipynb").read_text())
+    printed = "".join(o.get("text", "") if isinstance(o.get("text", ""), str) else "".join(o["text"])
+                      for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", []))
+    assert "no ablations yet" in printed
