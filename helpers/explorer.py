@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import feature_plots
 from . import plotting as plots
 
 FEATURES_FILE = "features.npz"
@@ -198,7 +199,7 @@ def reembed(features: dict, labels, class_names, run_dir, method: str, param: fl
     what = "perplexity" if method == "t-SNE" else "neighbours"
     keep = thin(len(labels), max_points)
     panels = {f"{stage}, {what} {param:g}": embed_one(f[keep], method, param, seed) for stage, f in features.items()}
-    return plots.embedding_panels(panels, np.asarray(labels)[keep], class_names, run_dir, method=method,
+    return feature_plots.embedding_panels(panels, np.asarray(labels)[keep], class_names, run_dir, method=method,
                                   name=name or f"reembed_{method.lower().replace('-', '')}_{param:g}")
 
 

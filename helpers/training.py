@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .checkpoints import CheckpointError, checkpoint_path, load_checkpoint, save_atomic
-from .config import SettingsError
+from .config import NOT_COMPARED, SettingsError
 from .inference import predict_logits
 from .loader import make_loader, steps_per_epoch
 from .metrics import summary
@@ -79,7 +79,7 @@ def precision_for(settings, device: torch.device):
     return (torch.bfloat16, False) if p == "bf16" else (torch.float16, True)
 
 
-RESUMABLE_CHANGES = {"device", "num_workers", "precision"}    # settings a stage may resume under
+RESUMABLE_CHANGES = NOT_COMPARED | {"precision"}    # settings a stage may resume under
 
 
 def same_stage(saved: dict, config: dict, defaults: dict) -> bool:
