@@ -34,15 +34,15 @@ def recorded(monkeypatch):
 
 def test_full_run_then_only_reuses_saved_profile_and_overrides(tmp_path, recorded):
     run = tmp_path / "r"
-    assert runner.main(["--profile", "smoke", "--name", str(run), "-p", "stage1_epochs", "2", "-p", "seed", "3"]) == 0
+    assert runner.main(["--profile", "smoke", "--name", str(run), "-p", "stage1_steps", "2", "-p", "seed", "3"]) == 0
     assert [c["notebook"] for c in recorded] == catalog.NOTEBOOKS
     assert all(c["kernel"] == catalog.KERNEL_NAME and c["tqdm_disable"] == "1" for c in recorded)
     first = recorded[0]["parameters"]
-    assert first["profile"] == "smoke" and first["stage1_epochs"] == 2 and first["seed"] == 3
+    assert first["profile"] == "smoke" and first["stage1_steps"] == 2 and first["seed"] == 3
     assert "comparison_csv" not in first
     # what the first notebook would have written: the run's settings
     from helpers import config
-    settings = config.resolve("smoke", stage1_epochs=2, seed=3, device="cpu")
+    settings = config.resolve("smoke", stage1_steps=2, seed=3, device="cpu")
     config.save_json({"profile": "smoke", "settings": settings.to_dict()}, run / "config.json")
 
     recorded.clear()
@@ -50,7 +50,7 @@ def test_full_run_then_only_reuses_saved_profile_and_overrides(tmp_path, recorde
     assert [c["notebook"] for c in recorded] == ["02_stage2_without_class0", "04_evaluation_tta"]
     for c in recorded:
         p = c["parameters"]
-        assert p["profile"] == "smoke" and p["stage1_epochs"] == 2 and p["seed"] == 3, p
+        assert p["profile"] == "smoke" and p["stage1_steps"] == 2 and p["seed"] == 3, p
         assert "device" not in p                                 # not a setting that pins the run
     timings = json.loads((run / "timings.json").read_text())
     assert list(timings) == catalog.NOTEBOOKS                    # the earlier timings are kept
