@@ -134,8 +134,9 @@ def speed_and_size(run_dir, settings, stage: str = "stage3b", rounds: int = 10):
     return table
 
 
-def claims_table(methods, final_distance: float, speed, comparison=None):
-    """The seed's three claims next to what was measured; claim (1) from the multi-seed table when there is one.
+def claims_table(methods, final_distance: float, speed, comparison=None, sweep=None):
+    """The seed's three claims next to what was measured; claim (1) from the multi-seed table when there is one,
+    with the verdict at every budget of the budget sweep (`sweep`: its verdicts table) when there is one.
 
     The verdict column says "held", "not held", "inconclusive" or "not evidence" (helpers.verdicts):
     one seed, or an under-trained side, is never a verdict's basis.
@@ -155,6 +156,8 @@ def claims_table(methods, final_distance: float, speed, comparison=None):
         one = {"this run": (f"three-stage {by.loc['three-stage', 'balanced_top1']:.2%} vs {rival} "
                             f"{by.loc[rival, 'balanced_top1']:.2%} balanced top-1 (best two-stage by validation)"),
                "held": "not evidence", "note": "one seed: no spread to judge the gap by; run make compare"}
+    if sweep is not None and len(sweep):
+        one["note"] += "; " + verdicts.sweep_note(sweep)
     if usable:
         c = comparison.set_index("method").loc["three-stage"]
         distance, spread = float(c["distance_from_uniform_mean"]), f" ± {float(c['distance_from_uniform_std']):.3f} ({int(c['seeds'])} seeds)"

@@ -51,6 +51,16 @@ def sweep_verdicts(tables: dict) -> pd.DataFrame:
     """Claim (1) at every budget of a sweep ({scale: aggregate table}), and whether the verdict flips."""
     rows = [{"budget": f"{scale:g}x", **claim1(t)} for scale, t in sorted(tables.items())]
     out = pd.DataFrame(rows)
-    decided = out[out["verdict"].isin(["held", "not held"])]["verdict"]
-    out.attrs["flips"] = decided.nunique() > 1
+    out.attrs["flips"] = flips(out)
     return out
+
+
+def flips(sweep: pd.DataFrame) -> bool:
+    """Does the verdict change between the budgets that decided it (held / not held)?"""
+    return sweep[sweep["verdict"].isin(["held", "not held"])]["verdict"].nunique() > 1
+
+
+def sweep_note(sweep: pd.DataFrame) -> str:
+    """One line for the claims table: the verdict at every budget and whether it flips."""
+    per_budget = ", ".join(f"{r['budget']} {r['verdict']}" for _, r in sweep.iterrows())
+    return f"budget sweep: {per_budget}; the verdict {'flips' if flips(sweep) else 'does not flip'}"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import chips
-from helpers import budget, compare, config, experiments, metrics, rebalancing, tta, verdicts
+from helpers import budget, compare, config, evaluation, experiments, metrics, rebalancing, tta, verdicts
 from helpers.checkpoints import checkpoint_path, load_checkpoint
 from helpers.loader import make_loader
 from helpers.model import shake_shake_26_2x32d
@@ -140,12 +140,24 @@ def test_claim1_verdicts():
     assert verdicts.claim1(rows(0.55, under=True))["verdict"] == "not evidence"
     sweep = verdicts.sweep_verdicts({1.0: rows(0.55), 2.0: rows(0.45)})
     assert sweep["verdict"].tolist() == ["held", "not held"] and sweep.attrs["flips"]
+    steady = verdicts.sweep_verdicts({1.0: rows(0.55), 2.0: rows(0.51), 4.0: rows(0.56)})
+    assert not verdicts.flips(steady)                              # inconclusive does not count as a flip
+    # the claims table states claim (1) at every budget, and whether it flips
+    speed = pd.DataFrame([{"input": 16, "median s / image": 0.006, "state_dict MiB": 11.3},
+                          {"input": 16, "median s / image": 0.008, "state_dict MiB": 90.1}])
+    comparison = rows(0.55).assign(distance_from_uniform_mean=0.05, distance_from_uniform_std=0.01)
+    claims = evaluation.claims_table(None, 0.05, speed, comparison, sweep)
+    assert claims["held"].iloc[0] == "held"
+    assert claims["note"].iloc[0].endswith("budget sweep: 1x held, 2x not held; the verdict flips")
+    assert "does not flip" in evaluation.claims_table(None, 0.05, speed, comparison, steady)["note"].iloc[0]
 
 
 def test_compare_folder_is_named_after_the_data(tmp_path):
     a, b = tmp_path / "one" / "mavoc", tmp_path / "two" / "mavoc"
     assert compare.folder_name("quick", "digits-lt") == "compare-quick-digits-lt"
     assert compare.folder_name("quick", "digits-lt", 2) == "compare-quick-digits-lt-x2"
+    assert compare.folder_name("quick", "digits-lt", 1, 16) == "compare-quick-digits-lt"        # quick's own size
+    assert compare.folder_name("quick", "digits-lt", 2, 24) == "compare-quick-digits-lt-x2-24px"
     assert compare.folder_name("quick", str(a)) != compare.folder_name("quick", str(b))
     assert compare.folder_name("quick", str(a)).startswith("compare-quick-mavoc-")
 
