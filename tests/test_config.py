@@ -24,9 +24,9 @@ def test_overrides_win_and_none_keeps_profile_value():
 
 
 def test_string_overrides_are_coerced():
-    s = config.resolve("smoke", stage1_epochs="3", stage1_lr="0.2", channels_last="false", seeds="0, 1,2",
+    s = config.resolve("smoke", stage1_steps="3", stage1_lr="0.2", channels_last="false", seeds="0, 1,2",
                        data="synthetic-sar")
-    assert s.stage1_epochs == 3 and isinstance(s.stage1_epochs, int)
+    assert s.stage1_steps == 3 and isinstance(s.stage1_steps, int)
     assert s.stage1_lr == 0.2 and isinstance(s.stage1_lr, float)
     assert s.channels_last is False
     assert s.seeds == [0, 1, 2]
