@@ -80,13 +80,13 @@ def step_seconds(size: int, batch_size: int = 128, steps: int = 15) -> float:
     return statistics.median(times)
 
 
-def markdown(table: pd.DataFrame, data: str, profile: str) -> str:
+def markdown(table: pd.DataFrame, data: str, profile: str, seeds) -> str:
     cell = [f"{100 * m:.1f}" + ("" if pd.isna(s) else f" ± {100 * s:.1f}") + (" (under-trained)" if u else "")
             for m, s, u in zip(table["balanced_top1_mean"], table["balanced_top1_std"], table["under_trained"])]
     wide = table.assign(cell=cell).pivot(index="method", columns="image_size", values="cell")
     wide = wide.reindex(table["method"].unique())
     sizes = list(wide.columns)
-    lines = [f"# Input size: {data}, profile {profile}, seeds {sorted(set(table['seeds']))} per size\n",
+    lines = [f"# Input size: {data}, profile {profile}, seed(s) {', '.join(map(str, seeds))} at every size\n",
              "| method | " + " | ".join(f"{s} px" for s in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
     lines += [f"| {m} | " + " | ".join(str(v) for v in r) + " |" for m, r in wide.iterrows()]
     per_size = table.drop_duplicates("image_size").set_index("image_size")
@@ -108,7 +108,7 @@ def run(profile: str, data: str, sizes, seeds, root=None, overrides=None) -> pd.
     out = out_folder(profile, data, root)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "input_size.csv", index=False)
-    text = markdown(table, data, profile)
+    text = markdown(table, data, profile, seeds)
     (out / "input_size.md").write_text(text)
     print(text)
     print(f"written {out / 'input_size.md'}")

@@ -44,7 +44,7 @@ def claim1(table: pd.DataFrame) -> dict:
 
 def sentence(v: dict) -> str:
     return (f"three-stage {v['three_stage']} vs the best two-stage method by validation, {v['rival']}, "
-            f"{v['rival_score']} ({v['seeds']} seeds): **{v['verdict']}**, {v['why']}.")
+            f"{v['rival_score']} ({v['seeds']} seed{'' if v['seeds'] == 1 else 's'}): **{v['verdict']}**, {v['why']}.")
 
 
 def sweep_verdicts(tables: dict) -> pd.DataFrame:
