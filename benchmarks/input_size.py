@@ -6,7 +6,7 @@ Each size is a `helpers.compare` run without ablations in runs/input-size-<profi
 (the profile's own size reuses the ordinary comparison's seeds when it has them), so an interrupted
 run continues where it stopped. Writes runs/input-size-<profile>-<data>/input_size.csv and
 input_size.md: balanced top-1 per method and size (mean ± std over the seeds), and seconds per
-full-model step (plain CE's training time over its steps; the machine's load is recorded beside it).
+full-model step (plain CE's recorded training time over its steps; `--step-times` times one step alone).
 """
 from __future__ import annotations
 
@@ -21,20 +21,18 @@ from helpers import cli, compare, config, experiments
 from helpers.paths import resolve_path
 
 
-def _summary(profile: str, data: str, size: int, seeds, root: Path, overrides: dict) -> tuple[pd.DataFrame, float, float]:
-    """The methods' multi-seed table at one size, and the 1-min load average before and after."""
+def _summary(profile: str, data: str, size: int, seeds, root: Path, overrides: dict) -> pd.DataFrame:
+    """The methods' multi-seed table at one size."""
     own = root / compare.folder_name(profile, data) / "per_seed.csv"
     if not overrides and size == config.resolve(profile, data=data).image_size and own.is_file():
         per_seed = pd.read_csv(own)
         per_seed = per_seed[per_seed["seed"].isin(seeds) & (per_seed["kind"] == "method")]
         if set(per_seed["seed"]) == set(seeds):        # the ordinary comparison already has these seeds
             print(f"==== {size} px: the seeds of {own.parent}", flush=True)
-            return experiments.aggregate(per_seed), float("nan"), float("nan")
+            return experiments.aggregate(per_seed)
     print(f"==== {size} px, seeds {list(seeds)}", flush=True)
-    before = os.getloadavg()[0]
-    summary = compare.run(profile, data, list(seeds), str(out_folder(profile, data, root) / f"{size}px"), False,
-                          {**overrides, "image_size": size}, ablations=False, progress=False)
-    return summary, before, os.getloadavg()[0]
+    return compare.run(profile, data, list(seeds), str(out_folder(profile, data, root) / f"{size}px"), False,
+                       {**overrides, "image_size": size}, ablations=False, progress=False)
 
 
 def out_folder(profile: str, data: str, root: Path) -> Path:
@@ -44,14 +42,13 @@ def out_folder(profile: str, data: str, root: Path) -> Path:
 def measure(profile: str, data: str, sizes, seeds, root: Path, overrides: dict) -> pd.DataFrame:
     rows = []
     for size in sizes:
-        summary, before, after = _summary(profile, data, size, seeds, root, overrides)
+        summary = _summary(profile, data, size, seeds, root, overrides)
         plain = summary.set_index("method").loc["plain CE"]
         for _, r in summary[summary["kind"] == "method"].iterrows():
             rows.append({"image_size": size, "method": r["method"], "balanced_top1_mean": r["balanced_top1_mean"],
                          "balanced_top1_std": r["balanced_top1_std"], "few_shot_mean": r["few_shot_mean"],
                          "under_trained": bool(r["under_trained"]), "seeds": int(r["seeds"]),
-                         "seconds_per_step": plain["train_seconds_mean"] / plain["full_steps_mean"],
-                         "load_1min_before": before, "load_1min_after": after})
+                         "seconds_per_step": plain["train_seconds_mean"] / plain["full_steps_mean"]})
     return pd.DataFrame(rows)
 
 
@@ -91,12 +88,10 @@ def markdown(table: pd.DataFrame, data: str, profile: str, seeds) -> str:
     lines += [f"| {m} | " + " | ".join(str(v) for v in r) + " |" for m, r in wide.iterrows()]
     per_size = table.drop_duplicates("image_size").set_index("image_size")
     lines += ["", "| | " + " | ".join(f"{s} px" for s in sizes) + " |", "|---" * (len(sizes) + 1) + "|",
-              "| seconds per full-model step (plain CE) | "
+              "| seconds per full-model step (plain CE's training record) | "
               + " | ".join(f"{per_size.loc[s, 'seconds_per_step']:.3f}" for s in sizes) + " |",
-              "| load average before / after (– : seeds reused from the comparison) | "
-              + " | ".join("–" if pd.isna(per_size.loc[s, "load_1min_before"]) else
-                           f"{per_size.loc[s, 'load_1min_before']:.1f} / {per_size.loc[s, 'load_1min_after']:.1f}"
-                           for s in sizes) + " |"]
+              "", "Seconds per step are as recorded when the models were trained, whatever else ran then; "
+              "`--step-times` times a step on its own."]
     return "\n".join(lines) + "\n"
 
 
