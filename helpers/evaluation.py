@@ -164,10 +164,10 @@ def claims_table(methods, final_distance: float, speed, comparison=None, sweep=N
     else:
         distance, spread = final_distance, " (this run)"
     ours, resnet = speed.iloc[0], speed.iloc[1]
-    at = f"at {ours['input']} px input"
+    at = f"input {ours['input']}"
     if len(speed) >= 4:
         o, r = speed.iloc[2], speed.iloc[3]
-        at += (f"; at the paper's {o['input']}: {o['median s / image']:.4f} vs {r['median s / image']:.4f} s/image")
+        at += (f"; the paper's input {o['input']}: {o['median s / image']:.4f} vs {r['median s / image']:.4f} s/image")
     fast_small = bool(ours["median s / image"] < resnet["median s / image"] and ours["state_dict MiB"] < resnet["state_dict MiB"])
     rows = [
         {"claim": "(1) three-stage beats the best two-stage method",
