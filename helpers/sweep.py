@@ -54,7 +54,7 @@ def markdown(long: pd.DataFrame, verdict_table: pd.DataFrame) -> str:
     lines += [f"| {m} | " + " | ".join(str(v) for v in r) + " |" for m, r in wide.iterrows()]
     lines += ["", "| budget | claim (1) verdict | why | best two-stage (by validation) |", "|---|---|---|---|"]
     lines += [f"| {r['budget']} | {r['verdict']} | {r['why']} | {r['rival']} |" for _, r in verdict_table.iterrows()]
-    flips = verdict_table.attrs.get("flips", False)
+    flips = verdicts.flips(verdict_table)
     lines += ["", f"The verdict {'**flips** with the budget' if flips else 'does not flip between decided budgets'}."]
     return "\n".join(lines) + "\n"
 

@@ -48,11 +48,8 @@ def sentence(v: dict) -> str:
 
 
 def sweep_verdicts(tables: dict) -> pd.DataFrame:
-    """Claim (1) at every budget of a sweep ({scale: aggregate table}), and whether the verdict flips."""
-    rows = [{"budget": f"{scale:g}x", **claim1(t)} for scale, t in sorted(tables.items())]
-    out = pd.DataFrame(rows)
-    out.attrs["flips"] = flips(out)
-    return out
+    """Claim (1) at every budget of a sweep ({scale: aggregate table}); `flips` says whether it changes."""
+    return pd.DataFrame([{"budget": f"{scale:g}x", **claim1(t)} for scale, t in sorted(tables.items())])
 
 
 def flips(sweep: pd.DataFrame) -> bool:

@@ -139,7 +139,7 @@ def test_claim1_verdicts():
     assert verdicts.claim1(rows(0.45))["verdict"] == "not held"
     assert verdicts.claim1(rows(0.55, under=True))["verdict"] == "not evidence"
     sweep = verdicts.sweep_verdicts({1.0: rows(0.55), 2.0: rows(0.45)})
-    assert sweep["verdict"].tolist() == ["held", "not held"] and sweep.attrs["flips"]
+    assert sweep["verdict"].tolist() == ["held", "not held"] and verdicts.flips(sweep)
     steady = verdicts.sweep_verdicts({1.0: rows(0.55), 2.0: rows(0.51), 4.0: rows(0.56)})
     assert not verdicts.flips(steady)                              # inconclusive does not count as a flip
     # the claims table states claim (1) at every budget, and whether it flips
@@ -232,7 +232,7 @@ def test_sweep_report_from_finished_budgets(tmp_path, monkeypatch):
         pd.DataFrame(rows).to_csv(tmp_path / f"cmp-x{scale:g}" / "comparison.csv", index=False)
     long, v = sweep.report("quick", "digits-lt", scales=(1.0, 2.0, 4.0))          # 4x not run yet: left out
     assert sorted(long["budget_scale"].unique()) == [1.0, 2.0] and len(long) == 12
-    assert v["verdict"].tolist() == ["not held", "held"] and v.attrs["flips"]
+    assert v["verdict"].tolist() == ["not held", "held"] and verdicts.flips(v)
     text = (tmp_path / "sweep" / "sweep.md").read_text()
     assert "| three-stage | 45.0 ± 2.0 | 60.0 ± 2.0 |" in text and "**flips**" in text
     assert (tmp_path / "sweep" / "figures" / "budget_sweep.png").read_bytes()[:4] == b"\x89PNG"
