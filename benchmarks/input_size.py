@@ -78,14 +78,9 @@ def step_seconds(size: int, batch_size: int = 128, steps: int = 15) -> float:
 
 
 def markdown(table: pd.DataFrame, data: str, profile: str, seeds) -> str:
-    cell = [f"{100 * m:.1f}" + ("" if pd.isna(s) else f" ± {100 * s:.1f}") + (" (under-trained)" if u else "")
-            for m, s, u in zip(table["balanced_top1_mean"], table["balanced_top1_std"], table["under_trained"])]
-    wide = table.assign(cell=cell).pivot(index="method", columns="image_size", values="cell")
-    wide = wide.reindex(table["method"].unique())
-    sizes = list(wide.columns)
+    sizes = sorted(table["image_size"].unique())
     lines = [f"# Input size: {data}, profile {profile}, seed(s) {', '.join(map(str, seeds))} at every size\n",
-             "| method | " + " | ".join(f"{s} px" for s in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
-    lines += [f"| {m} | " + " | ".join(str(v) for v in r) + " |" for m, r in wide.iterrows()]
+             *compare.method_pivot(table, "image_size", lambda s: f"{s} px")]
     per_size = table.drop_duplicates("image_size").set_index("image_size")
     lines += ["", "| | " + " | ".join(f"{s} px" for s in sizes) + " |", "|---" * (len(sizes) + 1) + "|",
               "| seconds per full-model step (plain CE's training record) | "

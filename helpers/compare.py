@@ -47,11 +47,28 @@ def folder(profile: str, data: str, budget_scale: float = 1.0, image_size: int |
     return resolve_path(Path("runs") / folder_name(profile, data, budget_scale, image_size))
 
 
-def _pct(r, col: str) -> str:
-    m, s = r.get(f"{col}_mean"), r.get(f"{col}_std")
+def percent(m, s=None) -> str:
+    """A mean (and std, when there is one) of fractions as "12.3 ± 4.5", in percent; "–" for no value."""
     if m is None or (isinstance(m, float) and math.isnan(m)):
         return "–"
     return f"{100 * m:.1f}" + ("" if s is None or math.isnan(s) else f" ± {100 * s:.1f}")
+
+
+def _pct(r, col: str) -> str:
+    return percent(r.get(f"{col}_mean"), r.get(f"{col}_std"))
+
+
+def method_pivot(long: pd.DataFrame, column: str, label) -> list[str]:
+    """Markdown rows of a method x `column` table of balanced top-1 "mean ± std" cells, under-trained marked.
+
+    `long` has one row per (method, column value) with balanced_top1_mean/_std and under_trained;
+    `label` turns a column value into its header ("2x", "24 px")."""
+    cells = [percent(m, s) + (" (under-trained)" if u else "")
+             for m, s, u in zip(long["balanced_top1_mean"], long["balanced_top1_std"], long["under_trained"])]
+    wide = long.assign(cell=cells).pivot(index="method", columns=column, values="cell")
+    wide = wide.reindex(long["method"].unique())
+    lines = ["| method | " + " | ".join(label(c) for c in wide.columns) + " |", "|---" * (len(wide.columns) + 1) + "|"]
+    return lines + [f"| {m} | " + " | ".join(str(v) for v in r) + " |" for m, r in wide.iterrows()]
 
 
 def markdown(table: pd.DataFrame) -> str:

@@ -46,12 +46,7 @@ def long_table(tables: dict) -> pd.DataFrame:
 
 
 def markdown(long: pd.DataFrame, verdict_table: pd.DataFrame) -> str:
-    wide = long.assign(cell=[f"{100 * m:.1f} ± {100 * s:.1f}" + (" (under-trained)" if u else "")
-                             for m, s, u in zip(long["balanced_top1_mean"], long["balanced_top1_std"].fillna(0),
-                                                long["under_trained"])])
-    wide = wide.pivot(index="method", columns="budget_scale", values="cell").reindex(long["method"].unique())
-    lines = ["| method | " + " | ".join(f"{s:g}x" for s in wide.columns) + " |", "|---" * (len(wide.columns) + 1) + "|"]
-    lines += [f"| {m} | " + " | ".join(str(v) for v in r) + " |" for m, r in wide.iterrows()]
+    lines = compare.method_pivot(long, "budget_scale", lambda s: f"{s:g}x")
     lines += ["", "| budget | claim (1) verdict | why | best two-stage (by validation) |", "|---|---|---|---|"]
     lines += [f"| {r['budget']} | {r['verdict']} | {r['why']} | {r['rival']} |" for _, r in verdict_table.iterrows()]
     flips = verdicts.flips(verdict_table)

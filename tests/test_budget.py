@@ -238,6 +238,16 @@ def test_sweep_report_from_finished_budgets(tmp_path, monkeypatch):
     assert (tmp_path / "sweep" / "figures" / "budget_sweep.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_method_pivot_cells():
+    long = pd.DataFrame({"method": ["cRT", "cRT", "plain CE", "plain CE"], "size": [24, 16, 24, 16],
+                         "balanced_top1_mean": [0.5, 0.4, 0.12, float("nan")],
+                         "balanced_top1_std": [0.021, float("nan"), 0.01, float("nan")],
+                         "under_trained": [False, False, True, False]})
+    lines = compare.method_pivot(long, "size", lambda s: f"{s} px")
+    assert lines == ["| method | 16 px | 24 px |", "|---|---|---|",
+                     "| cRT | 40.0 | 50.0 ± 2.1 |", "| plain CE | – | 12.0 ± 1.0 (under-trained) |"]
+
+
 def test_training_does_not_depend_on_the_worker_count(tmp_path, tiny_settings):
     data = chips(2)
     weights = {}
