@@ -26,9 +26,9 @@ def audit_files(settings):
     from PIL import Image, UnidentifiedImageError
     from tqdm.auto import tqdm
 
-    from . import data
+    from . import data_files
     root, notes = data_root(settings), []
-    splits = data.scan(root, notes, settings.modality)
+    splits = data_files.scan(root, notes, settings.modality)
     rows = []
     for split, pairs in splits.items():
         for path, label in tqdm(pairs, desc=f"auditing {split}", disable=len(pairs) < 20000):

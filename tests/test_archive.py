@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import assert_one_line, make_folder_data, write_image
-from helpers import archive, data
+from helpers import archive, data, data_files
 from helpers.config import SettingsError, resolve
 from helpers.data import DataError, load_data
 
@@ -88,10 +88,10 @@ def test_training_set_holds_one_sensor_only(mavoc, tiny_settings, modality, pref
 
 
 def test_scan_lists_only_the_chosen_modality(mavoc):
-    splits = data.scan(mavoc, [], modality="sar")
+    splits = data_files.scan(mavoc, [], modality="sar")
     assert list(splits) == ["train"] and len(splits["train"]) == 100
     assert {p.name[:4] for p, _ in splits["train"]} == {"SAR_"}
-    assert {p.name[:3] for p, _ in data.scan(mavoc / "train_images", [], modality="eo")["train"]} == {"EO_"}
+    assert {p.name[:3] for p, _ in data_files.scan(mavoc / "train_images", [], modality="eo")["train"]} == {"EO_"}
 
 
 def test_modality_setting_is_checked():
