@@ -33,12 +33,11 @@ def _class_of(folder: Path) -> int:
     return int(folder.name)
 
 
-def _scan_folder(split_dir: Path, notes: list, skipped: list | None = None,
-                 modality: str = "sar", other: list | None = None) -> list[tuple[Path, int]]:
+def _scan_folder(split_dir: Path, modality: str, skipped: list, other: list) -> list[tuple[Path, int]]:
     """(path, label) pairs of a class-numbered folder tree, checked.
 
-    Non-image files (by extension) are collected in `skipped` (warned about once by `scan`);
-    hidden files such as .DS_Store are ignored silently.
+    Non-image files (by extension) are collected in `skipped`, the other sensor's chips in `other`
+    (`scan` reports both once); hidden files such as .DS_Store are ignored silently.
     """
     class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
@@ -46,23 +45,18 @@ def _scan_folder(split_dir: Path, notes: list, skipped: list | None = None,
     classes = {d.name: _class_of(d) for d in class_dirs}
     # torchvision's ImageFolder lists the files; class indices are the folder *numbers*, not sort order.
     finder = type("NumberedFolder", (datasets.ImageFolder,), {"find_classes": staticmethod(lambda d: (list(classes), classes))})
-    own_warning = skipped is None
-    skipped = [] if skipped is None else skipped
 
     def is_image(p: str) -> bool:
         if Path(p).name.startswith("."):
             return False
         kind = archive.classify(Path(p).name, modality)   # the other sensor's chips are never decoded
-        if kind == "other modality" and other is not None:
+        if kind == "other modality":
             other.append(p)
         elif kind == "non-image":
             skipped.append(p)
         return kind == "kept"
 
     samples = finder(str(split_dir), loader=lambda p: p, allow_empty=True, is_valid_file=is_image).samples
-    if own_warning and skipped:
-        notes.append(f"skipped {len(skipped)} non-image file(s) in {split_dir} (e.g. {Path(skipped[0]).name})")
-        warnings.warn(notes[-1], stacklevel=3)
     found = {label for _, label in samples}
     for name, label in classes.items():
         if label not in found:
@@ -70,7 +64,8 @@ def _scan_folder(split_dir: Path, notes: list, skipped: list | None = None,
     return [(Path(p), label) for p, label in samples]
 
 
-def _scan_csv(csv_path: Path, modality: str = "sar", other: list | None = None) -> list[tuple[Path, int]]:
+def _scan_csv(csv_path: Path, modality: str, other: list) -> list[tuple[Path, int]]:
+    """(path, label) pairs of a `path,label` CSV, checked; the other sensor's chips go to `other`."""
     try:
         with open(csv_path, newline="", encoding="utf-8-sig") as f:   # -sig: a spreadsheet's byte-order mark
             reader = csv.DictReader(f)
@@ -93,8 +88,7 @@ def _scan_csv(csv_path: Path, modality: str = "sar", other: list | None = None) 
         if not path.is_file():
             raise DataError(f"{csv_path} line {line}: image {row['path']!r} does not exist (paths are relative to the CSV)")
         if archive.classify(path.name, modality) == "other modality":
-            if other is not None:
-                other.append(path)
+            other.append(path)
             continue
         pairs.append((path, label))
     if not pairs:
@@ -116,7 +110,7 @@ def scan(root: Path, notes: list, modality: str = "sar") -> dict[str, list[tuple
     root = layout.root
     splits, skipped, other = {}, [], []
     for split, where in layout.splits.items():
-        splits[split] = (_scan_folder(where, notes, skipped, modality, other) if where.is_dir()
+        splits[split] = (_scan_folder(where, modality, skipped, other) if where.is_dir()
                          else _scan_csv(where, modality, other))
     if other:   # the other sensor: left out by name, never opened
         notes.append(f"left out {len(other)} chip(s) of the other sensor (modality is {modality!r}; "
