@@ -19,7 +19,7 @@ PY      := .venv/bin/python
 MAKE_ENV = $(PYTHON) -m venv .venv && $(PY) -m pip install --quiet --upgrade pip &&
 endif
 
-.PHONY: install course test compare sweep benchmark
+.PHONY: install course test test-fast compare sweep benchmark
 
 # The environment, refreshed only when requirements.txt or pyproject.toml changes.
 $(ENV_DIR)/.sar-installed: requirements.txt pyproject.toml
@@ -28,16 +28,26 @@ $(ENV_DIR)/.sar-installed: requirements.txt pyproject.toml
 	$(PY) -m helpers.course --install-kernel > /dev/null
 	touch $@
 
+# reveal.js (for the slide decks) is fetched here, once, so that nothing later needs the network.
 install: $(ENV_DIR)/.sar-installed
+	@if command -v npm > /dev/null; then $(PY) -m helpers.slides --fetch-only > /dev/null; \
+	else echo "note: npm is missing, so the slide decks cannot be built (apt-get install -y npm, then make reveal)"; fi
 
 # The whole course, headless, into runs/$(NAME)/ (refuses to overwrite it; OVERWRITE=1 to replace).
 course: install
 	$(PY) -m helpers.course --profile $(PROFILE) --name $(NAME) $(if $(OVERWRITE),--overwrite,)
 
-# Unit tests + a smoke run of every notebook. pytest's exit code 5 (no tests collected) is a broken setup.
-test: install
-	$(PY) -m pytest tests -q; rc=$$?; \
+# Unit tests + a smoke run of every notebook: everything, as CI runs it. pytest's exit code 5 (no tests
+# collected) is a broken setup.  `make test-fast` leaves out the tests marked slow (a smoke course,
+# a browser, papermill re-runs, the comparison, the benchmarks): about a minute, for a quick answer.
+PYTEST = $(PY) -m pytest tests -q $(1); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the test setup is broken" >&2; exit 1; fi; exit $$rc
+
+test: install
+	$(call PYTEST,)
+
+test-fast: install
+	$(call PYTEST,-m "not slow")
 
 # The multi-seed comparison of all methods on both built-in data sets (see README for its time).
 compare: install

@@ -16,7 +16,8 @@ import yaml
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 # Settings that may differ between the notebooks of one run (not compared when a run folder is reopened).
-NOT_COMPARED = {"device", "num_workers", "notebook_ablations"}
+# `precision` is among them: a stage's checkpoint records the precision it was *resolved* to and resumes only under it.
+NOT_COMPARED = {"device", "num_workers", "notebook_ablations", "precision"}
 
 
 class SettingsError(ValueError):
@@ -70,7 +71,7 @@ class Settings:
     seed: int = 0
     device: str = "auto"
     channels_last: bool = True
-    precision: str = "auto"          # "auto" (bf16 autocast on CUDA, fp16 + GradScaler without bf16; fp32 elsewhere), "fp32", "bf16", "fp16"
+    precision: str = "auto"          # "auto": bf16 autocast where the CPU or CUDA card computes bf16 natively (fp16 + GradScaler on CUDA without bf16), fp32 elsewhere; or "fp32", "bf16", "fp16" (helpers/devices.py)
     num_workers: int = 0
 
     def to_dict(self) -> dict:

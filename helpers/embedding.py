@@ -19,7 +19,8 @@ def stage_features(run_dir, bundle, settings, indices, stages=("stage1", "stage2
     """Penultimate features of the chosen test images under each stage's model."""
     import torch
     subset = torch.utils.data.Subset(bundle.test, indices)
-    return {stage: penultimate_features(load_final(run_dir, stage), subset, device=settings.device).numpy()
+    return {stage: penultimate_features(load_final(run_dir, stage), subset, device=settings.device,
+                                         precision=settings.precision).numpy()
             for stage in stages}
 
 

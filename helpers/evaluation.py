@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from . import config
 from .catalog import STAGES
-from .inference import predict_labels
 from .paths import resolve_path
 
 UNIFORM_THRESHOLD = 0.1     # "near uniform": total-variation distance below this
@@ -22,10 +21,9 @@ def stage_summary(run_dir, stage: str, bundle, settings, k: int = 1, save: bool 
 
     A stage-2 (9-way) model never predicts class 0, so its class-0 test images count as wrong.
     """
-    from . import metrics
-    model = load_final(run_dir, stage)
+    from . import metrics, predictions
     y = bundle.test.targets.numpy()
-    s = metrics.summary(y, predict_labels(model, bundle.test, settings, k))
+    s = metrics.summary(y, predictions.labels(run_dir, stage, bundle.test, settings, k))
     s["tail_balanced_top1"] = float(sum(s["per_class"][1:]) / 9)
     s.update(stage=stage, tta_views=k, test_images=int(len(y)))
     if save:
@@ -82,8 +80,8 @@ def stage_table(stages_table):
 
 def final_predictions(bundle, settings, run_dir, stage: str = "stage3b"):
     """Labels and TTA predictions of the final model on the test set."""
-    model = load_final(run_dir, stage)
-    return bundle.test.targets.numpy(), predict_labels(model, bundle.test, settings, k=settings.tta_views)
+    from . import predictions
+    return bundle.test.targets.numpy(), predictions.labels(run_dir, stage, bundle.test, settings, k=settings.tta_views)
 
 
 def read_comparison(path):
@@ -115,23 +113,31 @@ def budget_sweep(profile: str, settings):
 def speed_and_size(run_dir, settings, stage: str = "stage3b", rounds: int = 10):
     """Our final model vs torchvision's ResNet-50 (10 classes, random weights, the same chip with 3 channels).
 
-    Measured with `helpers.speed` (as `make benchmark` does) at this run's `image_size` (the first two
-    rows, used for the claim) and, if different, at the paper's input size too, since the cost of both
-    networks grows differently with the input.
+    Measured with `helpers.speed` (as `make benchmark` does) at this run's `image_size` and, if
+    different, at the paper's input size too, since the cost of both networks grows differently with
+    the input; in fp32 and, where the run computes in another precision, in that one too (column
+    `as run`: the rows the claim uses). bf16 autocast casts the weights at every call, which a batch
+    of one pays in full: its latency can be *longer* than fp32's while batches run faster.
     """
+    import pandas as pd
     import torch
 
     from . import speed
+    from .devices import resolve_precision
     from .inference import as_device, memory_format_for
     device = as_device(settings.device)
+    run_precision = resolve_precision(settings.precision, device)
     models = {"Shake-Shake-26 2x32d (ours)": (load_final(run_dir, stage), 1),
               "ResNet-50 (torchvision)": (speed.resnet50(), 3)}
     sizes = list(dict.fromkeys([settings.image_size, config.resolve("paper").image_size]))
-    table = speed.size_and_latency(models, sizes, device, rounds=rounds)
+    tables = []
+    for precision in dict.fromkeys(["fp32", run_precision]):
+        t = speed.size_and_latency(models, sizes, device, rounds=rounds, precision=precision)
+        tables.append(t.assign(precision=precision, **{"as run": precision == run_precision}))
     fmt = "channels_last" if memory_format_for(device) == torch.channels_last else "contiguous"
-    print(f"measured on {device} ({fmt} model and input), batch of one, median of {rounds} rounds, "
-          f"at {' and '.join(f'{s} px' for s in sizes)}")
-    return table
+    print(f"measured on {device} ({fmt} model and input; this run computes in {run_precision}), "
+          f"batch of one, median of {rounds} rounds, at {' and '.join(f'{s} px' for s in sizes)}")
+    return pd.concat(tables, ignore_index=True)
 
 
 def claims_table(methods, final_distance: float, speed, comparison=None, sweep=None):
@@ -163,8 +169,9 @@ def claims_table(methods, final_distance: float, speed, comparison=None, sweep=N
         distance, spread = float(c["distance_from_uniform_mean"]), f" ± {float(c['distance_from_uniform_std']):.3f} ({int(c['seeds'])} seeds)"
     else:
         distance, spread = final_distance, " (this run)"
+    speed = speed[speed["as run"]]                  # the precision this run computes in
     ours, resnet = speed.iloc[0], speed.iloc[1]
-    at = f"input {ours['input']}"
+    at = f"input {ours['input']}, {ours['precision']}"
     if len(speed) >= 4:
         o, r = speed.iloc[2], speed.iloc[3]
         at += (f"; the paper's input {o['input']}: {o['median s / image']:.4f} vs {r['median s / image']:.4f} s/image")

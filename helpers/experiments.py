@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import inference, metrics, rebalancing, stages
+from . import metrics, predictions, rebalancing, stages
 from .checkpoints import checkpoint_path, load_checkpoint, load_stage_model
 from .losses import LDAMLoss
 from .model import ShakeShakeNet
@@ -95,8 +95,13 @@ def train_all(bundle, settings, run_dir, progress=True, ablations=True):
 
 
 def stage_cost(run_dir, stage: str) -> dict:
-    """What a finished stage folder spent: full-model and classifier-only steps, image-passes, seconds."""
-    rows = load_checkpoint(checkpoint_path(run_dir, stage))["metrics"]
+    """What a finished stage folder spent: full-model and classifier-only steps, image-passes, seconds.
+
+    Read from the stage's metrics.csv, which train_stage writes beside every checkpoint with the same
+    rows (the checkpoint, with its optimizer state, is 15-30 MB to load for a few numbers)."""
+    path = checkpoint_path(run_dir, stage)
+    table = path.parent / "metrics.csv"
+    rows = pd.read_csv(table).to_dict("records") if table.is_file() else load_checkpoint(path)["metrics"]
     steps = sum(r["steps"] for r in rows)
     classifier = rows[0].get("trainable") == "classifier"
     return {"full_steps": 0 if classifier else steps, "classifier_steps": steps if classifier else 0,
@@ -123,8 +128,8 @@ def _probabilities(bundle, settings, run_dir, spec, cache: dict):
             val, test, tau, _ = rebalancing.tau_norm_predictions(bundle, settings, run_dir, k, family)
             cache[key] = (val, test, {"tau": tau})
         else:
-            model = final_model(run_dir, spec["path"][-1])
-            run = lambda ds: inference.predict(model, ds, k=k, device=settings.device, family=family, flip=bundle.hflip)
+            stage = spec["path"][-1]
+            run = lambda ds: predictions.probabilities(run_dir, stage, ds, settings, k, family, bundle.hflip)
             cache[key] = (run(bundle.val), run(bundle.test), {})
     return (*cache[key], k, family)
 

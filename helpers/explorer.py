@@ -44,19 +44,16 @@ def is_interactive() -> bool:
 
 # ====================================================================== 04: predictions
 class PredictionCache:
-    """Test-set predictions of each (stage, TTA views), computed once from the saved checkpoints."""
+    """Test-set predictions of each (stage, TTA views), from the saved checkpoints (helpers.predictions
+    computes each once per process)."""
 
     def __init__(self, run_dir, bundle, settings):
         self.run_dir, self.bundle, self.settings = Path(run_dir), bundle, settings
         self.y_true = bundle.test.targets.numpy()
-        self._pred = {}
 
     def __call__(self, stage: str, k: int) -> np.ndarray:
-        if (stage, k) not in self._pred:
-            from .evaluation import load_final
-            from .inference import predict_labels
-            self._pred[stage, k] = predict_labels(load_final(self.run_dir, stage), self.bundle.test, self.settings, k)
-        return self._pred[stage, k]
+        from .predictions import labels
+        return labels(self.run_dir, stage, self.bundle.test, self.settings, k)
 
 
 def mistakes(y_true, y_pred, true_class=None) -> np.ndarray:

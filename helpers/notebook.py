@@ -62,9 +62,11 @@ def show_settings(run_dir, settings):
     import pandas as pd
     import torch
 
-    from .training import pick_device
+    from .devices import pick_device, resolve_precision
+    device = pick_device(settings.device)
     print(f"run folder: {run_dir}")
-    print(f"device: {pick_device(settings.device)} ({torch.get_num_threads()} CPU threads), torch {torch.__version__}")
+    print(f"device: {device} ({torch.get_num_threads()} CPU threads), precision "
+          f"{resolve_precision(settings.precision, device)} (setting {settings.precision!r}), torch {torch.__version__}")
     return pd.DataFrame({"value": {k: getattr(settings, k) for k in KEY_SETTINGS}})
 
 

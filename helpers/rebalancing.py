@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import inference, metrics
+from . import metrics, predictions
 from .checkpoints import load_stage_model
 from .training import train_stage
 
@@ -59,8 +59,8 @@ def tau_norm_predictions(bundle, settings, run_dir, k: int, family: str = "level
     """(val probabilities, test probabilities, chosen tau, validation score per tau) of tau-normalisation."""
     model = load_stage_model(run_dir, "plain", num_classes=10, normed_classifier=False, weight_scaling=False)
     weight = model.fc.weight.detach().float().cpu()
-    flip = bundle.hflip
-    val = inference.view_features(model, bundle.val, k, settings.device, family=family, flip=flip)
+    views = lambda ds: predictions.view_features(run_dir, "plain", ds, settings, k, family, bundle.hflip)
+    val = views(bundle.val)
     tau, scores = choose_tau(val, bundle.val.targets.numpy(), weight)
-    test = inference.view_features(model, bundle.test, k, settings.device, family=family, flip=flip)
+    test = views(bundle.test)
     return tau_probabilities(val, weight, tau), tau_probabilities(test, weight, tau), tau, scores

@@ -12,7 +12,8 @@ from pathlib import Path
 from . import config
 from .config import NOT_COMPARED, Settings, SettingsError
 from .paths import git_commit, resolve_path
-from .training import pick_device, seed_everything
+from .devices import cpu_has_native_bf16, pick_device, resolve_precision
+from .training import seed_everything
 
 
 class RunFolderError(RuntimeError):
@@ -47,8 +48,9 @@ def open_run(run_dir, profile: str = "quick", **overrides) -> tuple[Path, Settin
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         config.save_json({"profile": profile, "settings": settings.to_dict()}, saved_path)
-    device = str(pick_device(settings.device))
-    config.save_json({**config.environment_info(device), "git_commit": git_commit()}, run_dir / "env.json")
+    device = pick_device(settings.device)
+    config.save_json({**config.environment_info(str(device)), "precision": resolve_precision(settings.precision, device),
+                      "cpu_native_bf16": cpu_has_native_bf16(), "git_commit": git_commit()}, run_dir / "env.json")
     seed_everything(settings.seed)
     return run_dir, settings
 

@@ -6,7 +6,8 @@
   are put in the *same* memory format: by default the one `helpers.inference` uses on that device
   (channels_last on the CPU), so the time is that of the course's own inference.  Several models
   are timed round-robin (one Timer call of `number` runs each, in turn), so that a change of load
-  on a shared machine hits them all alike.
+  on a shared machine hits them all alike.  `precision` (the setting's value) puts every forward
+  pass under the autocast inference uses (helpers/devices.py).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import statistics
 import torch
 from torch.utils import benchmark
 
+from .devices import autocast, resolve_precision
 from .inference import as_device, memory_format_for
 
 
@@ -96,14 +98,31 @@ def stats(times: list[float]) -> dict:
             "mean_ms": 1e3 * statistics.fmean(s), "min_ms": 1e3 * s[0]}
 
 
-def latencies(models: dict, inputs: dict, device="cpu", memory_format=None, **timing) -> dict[str, list[float]]:
-    """Seconds per forward pass of each model on its input (`name -> model`, `name -> x`), round-robin."""
-    calls = {name: prepare(model, inputs[name], device, memory_format) for name, model in models.items()}
+def under(model, precision: str, device):
+    """The model's forward pass under the autocast of the `precision` setting on `device` (as inference runs it)."""
+    resolved = resolve_precision(precision, device)
+    if resolved == "fp32":
+        return model
+
+    def forward(x):
+        with autocast(resolved, device):
+            return model(x)
+    return forward
+
+
+def latencies(models: dict, inputs: dict, device="cpu", memory_format=None, precision: str = "fp32",
+              **timing) -> dict[str, list[float]]:
+    """Seconds per forward pass of each model on its input (`name -> model`, `name -> x`), round-robin,
+    under the autocast of `precision` (the setting's value)."""
+    calls = {}
+    for name, model in models.items():
+        m, x = prepare(model, inputs[name], device, memory_format)
+        calls[name] = (under(m, precision, device), x)
     return round_robin(calls, **timing)
 
 
 def size_and_latency(models: dict, sizes, device="cpu", inputs=None, memory_format=None,
-                     rounds: int = 10, number: int = 3, warmup: int = 3, **timing):
+                     rounds: int = 10, number: int = 3, warmup: int = 3, precision: str = "fp32", **timing):
     """One row per model and input size: parameters, state_dict MiB, MACs, median seconds per image.
 
     `models`: name -> (model, input channels).  `inputs`: optional size -> one-channel images to time
@@ -118,7 +137,8 @@ def size_and_latency(models: dict, sizes, device="cpu", inputs=None, memory_form
         chip = inputs[s][:1] if inputs is not None else torch.randn(1, 1, s, s)
         named = {name: m for name, (m, _) in models.items()}
         xs = {name: chip.expand(-1, c, -1, -1).clone() for name, (_, c) in models.items()}
-        times = latencies(named, xs, device, memory_format, rounds=rounds, number=number, warmup=warmup, **timing)
+        times = latencies(named, xs, device, memory_format, precision, rounds=rounds, number=number, warmup=warmup,
+                          **timing)
         for name, (model, c) in models.items():
             rows.append({"model": name, "input": f"1x{c}x{s}x{s}", "parameters": count_parameters(model),
                          "state_dict MiB": state_dict_megabytes(model), "GMACs": macs_per_image(model, (c, s, s)) / 1e9,

@@ -166,7 +166,7 @@ def predict_folder(run_dir, images, out=None, device=None, bundle=None) -> Predi
         raise SubmissionError(str(e)) from None
     chipset = chipset.with_transform(data.eval_transform(info["mean"], info["std"]))
     probs = inference.predict(model, chipset, k=settings.tta_views, device=device or settings.device,
-                              flip=data.flip_keeps_label(settings.data)).numpy()
+                              flip=data.flip_keeps_label(settings.data), precision=settings.precision).numpy()
     results = pd.DataFrame({"image_id": ids, "class_id": probs.argmax(1).astype(np.int64)})
     check_results(results, chips)
     probabilities = pd.DataFrame(probs.round(6), columns=[f"p{c}" for c in range(NUM_CLASSES)])

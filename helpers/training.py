@@ -8,8 +8,11 @@ epoch. `trainable="classifier"` freezes the backbone *and keeps its BatchNorm st
 stage stopped after epoch k and re-run resumes at k+1 and ends with the same weights as an
 uninterrupted run, with any number of data-loading workers.
 
-On CUDA the model and batches run in channels_last, under bf16 autocast (fp16 with a GradScaler
-where the card has no bf16), with cudnn.benchmark on; `precision` chooses.
+The model and batches run in channels_last on the CPU and CUDA, under the autocast that the
+`precision` setting resolves to on the device (helpers/devices.py: bf16 where the CPU or the card
+computes it natively, fp16 with a GradScaler on CUDA cards without bf16, fp32 elsewhere); the
+resolved precision is part of the stage's config, and a checkpoint resumes only under it.
+cudnn.benchmark is on for CUDA.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from tqdm.auto import tqdm
 
 from .checkpoints import CheckpointError, checkpoint_path, load_checkpoint, save_atomic
 from .config import NOT_COMPARED, SettingsError
+from .devices import autocast, needs_grad_scaler, pick_device, resolve_precision
 from .inference import predict_logits
 from .loader import make_loader, steps_per_epoch
 from .metrics import summary
@@ -36,23 +40,6 @@ VALIDATIONS = 10        # validation points per stage at most (on a small set an
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is left in place."""
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    """"auto" picks CUDA, then Apple's MPS, then the CPU; a device that is not here is a SettingsError."""
-    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps" if mps else "cpu")
-    try:
-        picked = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise SettingsError(f"setting 'device' must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}") from None
-    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": mps}.get(picked.type, True)
-    if not available or (picked.type == "cuda" and (picked.index or 0) >= torch.cuda.device_count()):
-        raise SettingsError(f"device {device!r} is not available on this machine; use device='auto' (picks what is there) or 'cpu'")
-    return picked
 
 
 def epoch_seed(seed: int, stage: str, epoch: int) -> int:
@@ -69,23 +56,14 @@ def _rng_states() -> dict:
     return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
 
 
-def precision_for(settings, device: torch.device):
-    """(autocast dtype or None, use a GradScaler) for `settings.precision` on `device`."""
-    p = settings.precision
-    if device.type != "cuda" or p == "fp32":
-        return None, False
-    if p == "auto":
-        p = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return (torch.bfloat16, False) if p == "bf16" else (torch.float16, True)
-
-
-RESUMABLE_CHANGES = NOT_COMPARED | {"precision"}    # settings a stage may resume under
+RESUMABLE_CHANGES = NOT_COMPARED    # settings a stage may resume under (the *resolved* precision must match)
 
 
 def same_stage(saved: dict, config: dict, defaults: dict) -> bool:
     """Does a checkpoint's stage config match this run's? Everything equal but `RESUMABLE_CHANGES`; a
     setting the checkpoint does not know (added to the course later) must keep its default value."""
     a, b = dict(saved), dict(config)
+    a.pop("precision", None), b.pop("precision", None)        # checked on its own (train_stage), with its own message
     old, new = a.pop("settings", {}), b.pop("settings", {})
     if a != b or set(old) - set(new):
         return False
@@ -118,7 +96,7 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, steps: int, 
     if trainable not in ("all", "classifier"):
         raise SettingsError(f"trainable must be 'all' or 'classifier', got {trainable!r}")
     device = pick_device(settings.device)
-    amp_dtype, use_scaler = precision_for(settings, device)
+    precision = resolve_precision(settings.precision, device)
     channels_last = settings.channels_last and device.type in ("cpu", "cuda")
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     if device.type == "cuda":
@@ -135,18 +113,24 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, steps: int, 
     optimizer = torch.optim.SGD(params, lr=lr, momentum=settings.momentum, weight_decay=settings.weight_decay, nesterov=True)
     warmup = warmup_steps(settings, steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps, warmup))
-    scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+    scaler = torch.amp.GradScaler("cuda") if needs_grad_scaler(precision) else None
     loss_fn = loss_fn or F.cross_entropy
     per_epoch = steps_per_epoch(len(train_set), settings.batch_size)
     epochs = math.ceil(steps / per_epoch)
     validate_every = max(1, round(epochs / VALIDATIONS))
 
     stage_config = {"stage": stage, "steps": steps, "warmup_steps": warmup, "lr": lr, "trainable": trainable,
-                    "balanced": balanced, "train_size": len(train_set), "settings": settings.to_dict()}
+                    "balanced": balanced, "train_size": len(train_set), "precision": precision,
+                    "settings": settings.to_dict()}
     path = checkpoint_path(run_dir, stage)
     history, start, step = [], 0, 0
     if path.exists():
         ckpt = load_checkpoint(path)
+        trained_in = ckpt.get("config", {}).get("precision", "fp32")    # checkpoints older than this setting: fp32
+        if trained_in != precision:
+            raise CheckpointError(f"{path} was trained in {trained_in}, this run computes in {precision} (precision="
+                                  f"{settings.precision!r} on {device.type}); resume it with -p precision {trained_in}, "
+                                  f"or use a new run folder")
         if not same_stage(ckpt.get("config", {}), stage_config, type(settings)().to_dict()):
             raise CheckpointError(f"{path} was made with other settings than this run's; "
                                   f"use a new run folder (or delete {path.parent}) to train {stage} again")
@@ -158,6 +142,7 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, steps: int, 
         if scaler is not None and ckpt.get("scaler"):
             scaler.load_state_dict(ckpt["scaler"])
         history, start, step = ckpt["metrics"], ckpt["epoch"], ckpt.get("step", 0)
+        pd.DataFrame(history).to_csv(path.parent / "metrics.csv", index=False)   # in step with the checkpoint
         if start < epochs and progress:
             print(f"{stage}: resuming from epoch {start + 1} of {epochs}, step {step} of {steps} ({path})")
 
@@ -178,7 +163,7 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, steps: int, 
             y = y.to(device, non_blocking=True)
             if on_step is not None:
                 on_step(step, steps)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            with autocast(precision, device):
                 logits = model(x)
                 loss = loss_fn(logits.float(), y)
             if not torch.isfinite(loss):
@@ -206,7 +191,7 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, steps: int, 
         row = {"epoch": epoch + 1, "steps": done, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / seen,
                "train_acc": correct / seen, "images": seen, "trainable": trainable, "seconds": time.time() - t0}
         if val_set is not None and ((epoch + 1) % validate_every == 0 or epoch + 1 == epochs):
-            pred = predict_logits(model, val_set, device, channels_last=channels_last).argmax(1).numpy()
+            pred = predict_logits(model, val_set, device, channels_last=channels_last, precision=precision).argmax(1).numpy()
             row["val_balanced_top1"] = summary(val_set.targets.numpy(), pred, model.num_classes)["balanced_top1"]
         if not all(torch.isfinite(p).all() for p in model.parameters()):   # never save a spoiled model
             raise TrainingDiverged(f"{stage}: the weights became NaN or infinite at epoch {epoch + 1} (learning rate "

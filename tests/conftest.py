@@ -26,6 +26,16 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(data_size=100, val_per_class=2, test_per_class=2, image_size=16, batch_size=8)
 
 
+def assert_drawn(path: Path, min_side: int = 200) -> None:
+    """`path` is a PNG that decodes, at least `min_side` px a side, with a drawing on it (many grey levels,
+    not one flat colour)."""
+    with Image.open(path) as im:
+        assert im.format == "PNG", f"{path}: not a PNG"
+        assert min(im.size) >= min_side, f"{path}: only {im.size}"
+        grey = im.convert("L")
+        assert len(grey.getcolors(maxcolors=256)) > 16, f"{path}: blank or nearly so"
+
+
 def assert_one_line(excinfo) -> str:
     """The helpers' errors are one line (README Troubleshooting quotes them)."""
     message = str(excinfo.value)
@@ -101,6 +111,20 @@ def image_writer():
 
 
 @pytest.fixture(scope="session")
+def reveal_js() -> Path:
+    """reveal.js as `make install` fetched it into vendor/; the tests never fetch it themselves (no network).
+    Missing: a failure in CI, a skip with the one-line hint elsewhere."""
+    from helpers import slides
+    root = slides.reveal_dir()
+    if not (root / "dist" / "reveal.js").is_file():
+        hint = f"reveal.js is not in {root}: `make install` (or `make reveal`) fetches it with npm"
+        if os.environ.get("CI"):
+            pytest.fail(hint)
+        pytest.skip(hint)
+    return root
+
+
+@pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory, session_cache):
     """The whole course once with the smoke profile (`python -m helpers.course`), into a tmp folder;
     shared by tests/test_notebooks.py and tests/test_browser.py. SAR_SMOKE_RUN=<folder of a finished
@@ -117,6 +141,16 @@ def smoke_run(tmp_path_factory, session_cache):
     assert str(run / "report.html") in result.stdout
     GIT_STATUS.update(before=before, after=git_status())
     return run
+
+
+# Fixtures that cost minutes: every test that uses one is marked slow (`make test-fast` leaves it out).
+SLOW_FIXTURES = {"smoke_run", "decks", "lab", "browser", "trained", "paper_runs"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 GIT_STATUS = {}      # the checkout's `git status` before and after the smoke run (the run must change nothing)

@@ -1,11 +1,8 @@
 """The MAVOC archive read as it is: layouts, one sensor by prefix, mixed channels, prediction sets, and
-the smoke course run on an archive-shaped tree (training on SAR only, EO reported as left out, a submission)."""
+the audit and submission notebooks run on an archive-shaped tree (training on SAR only, EO reported as left out, a submission)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +13,6 @@ from helpers import archive, data, data_files
 from helpers.config import SettingsError, resolve
 from helpers.data import DataError, load_data
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("sar_data_dir")
 UNLABELED = {"valid_images": range(5000, 5004), "test_images": range(6000, 6005)}
 
@@ -133,15 +129,17 @@ def test_flat_chips_keep_the_run_sensor(mavoc):
     assert left["other modality"] == 5
 
 
-# ---------------------------------------------------------------- the smoke course on the archive, through the notebooks
-def test_smoke_course_on_the_archive(tmp_path, session_cache):
+# ---------------------------------------------------------------- the archive through the notebooks that read it
+@pytest.mark.slow
+def test_audit_and_submission_notebooks_on_the_archive(tmp_path, sar_data_dir):
+    """The stages are trained through the API (the session's one smoke course runs their notebooks);
+    the two notebooks that read the archive itself, the audit and the submission, run with papermill."""
+    from helpers import experiments, runner, runs
+    from helpers.data import load_data
     tree = make_archive(tmp_path / "mavoc")
-    run = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SAR_DATA_DIR": str(session_cache)}
-    result = subprocess.run([sys.executable, "-m", "helpers.course", "--profile", "smoke", "--name", str(run),
-                             "-p", "data", str(tree), "-p", "val_per_class", "1", "-p", "test_per_class", "2"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, f"the smoke course failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    run, settings = runs.open_run(tmp_path / "run", "smoke", data=str(tree), val_per_class=1, test_per_class=2)
+    experiments.train_three_stage(load_data(settings), settings, run, progress=False)
+    assert runner.main(["--name", str(run), "--only", "00_data_audit", "06_predict_submission"]) == 0
     # The training data are exactly the 100 SAR chips (train + held-out val/test), none of the EO ones.
     audit = json.loads((run / "audit.json").read_text())
     assert sum(audit["split_sizes"].values()) == 100 and audit["split_sizes"]["test"] == 20

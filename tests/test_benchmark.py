@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from benchmarks import benchmark
+
+pytestmark = pytest.mark.slow           # minutes: `make test-fast` leaves it out
 
 
 def test_quick_benchmark(tmp_path, sar_data_dir):

@@ -36,7 +36,9 @@ LAB_NOTEBOOK = "04_evaluation_tta.ipynb"
 @pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
-        pytest.exit(INSTALL, returncode=1)
+        if os.environ.get("CI"):              # CI installs it (.ci/run): missing there is a broken setup
+            pytest.fail(INSTALL)
+        pytest.skip(INSTALL)
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
@@ -76,7 +78,7 @@ class Watched:
 
 
 @pytest.fixture(scope="session")
-def decks(smoke_run):
+def decks(smoke_run, reveal_js):
     from helpers import slides
     return slides.make_slides(smoke_run, log=lambda _: None)
 

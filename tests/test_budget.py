@@ -143,11 +143,14 @@ def test_claim1_verdicts():
     steady = verdicts.sweep_verdicts({1.0: rows(0.55), 2.0: rows(0.51), 4.0: rows(0.56)})
     assert not verdicts.flips(steady)                              # inconclusive does not count as a flip
     # the claims table states claim (1) at every budget, and whether it flips
-    speed = pd.DataFrame([{"input": 16, "median s / image": 0.006, "state_dict MiB": 11.3},
-                          {"input": 16, "median s / image": 0.008, "state_dict MiB": 90.1}])
+    speed = pd.DataFrame([{"input": 16, "median s / image": 0.006, "state_dict MiB": 11.3, "precision": "fp32", "as run": False},
+                          {"input": 16, "median s / image": 0.005, "state_dict MiB": 90.1, "precision": "fp32", "as run": False},
+                          {"input": 16, "median s / image": 0.006, "state_dict MiB": 11.3, "precision": "bf16", "as run": True},
+                          {"input": 16, "median s / image": 0.008, "state_dict MiB": 90.1, "precision": "bf16", "as run": True}])
     comparison = rows(0.55).assign(distance_from_uniform_mean=0.05, distance_from_uniform_std=0.01)
     claims = evaluation.claims_table(None, 0.05, speed, comparison, sweep)
     assert claims["held"].iloc[0] == "held"
+    assert claims["held"].iloc[2] == "held" and "bf16" in claims["note"].iloc[2]   # the run's precision, not fp32's
     assert claims["note"].iloc[0].endswith("budget sweep: 1x held, 2x not held; the verdict flips")
     assert "does not flip" in evaluation.claims_table(None, 0.05, speed, comparison, steady)["note"].iloc[0]
 
@@ -182,14 +185,14 @@ def test_digits_are_never_flipped(sar_data_dir, tiny_settings):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, session_cache):
     """Every method of a tiny run, trained once for the tests below."""
-    import os
     from helpers import runs
     from helpers.data import load_data
-    os.environ["SAR_DATA_DIR"] = str(session_cache)
-    run_dir, s = runs.open_run(tmp_path_factory.mktemp("all") / "r", "smoke", data_size=100, val_per_class=2,
-                               test_per_class=2, batch_size=8)
-    bundle = load_data(s)
-    experiments.train_all(bundle, s, run_dir, progress=False)
+    with pytest.MonkeyPatch.context() as mp:          # the data cache for this fixture only, never leaked
+        mp.setenv("SAR_DATA_DIR", str(session_cache))
+        run_dir, s = runs.open_run(tmp_path_factory.mktemp("all") / "r", "smoke", data_size=100, val_per_class=2,
+                                   test_per_class=2, batch_size=8)
+        bundle = load_data(s)
+        experiments.train_all(bundle, s, run_dir, progress=False)
     return bundle, s, run_dir
 
 
@@ -254,7 +257,7 @@ def test_training_does_not_depend_on_the_worker_count(tmp_path, tiny_settings):
     for workers in (0, 2):
         torch.manual_seed(0)
         model = shake_shake_26_2x32d()
-        train_stage(model, data, stage="stage1", run_dir=tmp_path / f"w{workers}", settings=tiny_settings(num_workers=workers),
+        train_stage(model, data, stage="stage1", run_dir=tmp_path / f"w{workers}", settings=tiny_settings(num_workers=workers, device="cpu", precision="fp32"),
                     steps=4, lr=0.05, progress=False)
         weights[workers] = model.state_dict()
     assert all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
@@ -267,3 +270,40 @@ def test_epochs_override_under_a_steps_profile_warns():
         warnings.simplefilter("error")
         config.resolve("paper", stage1_epochs=8)                 # the paper profile counts epochs: no warning
         config.resolve("quick", stage1_steps=200)
+
+
+# ---------------------------------------------------------------- predictions computed once (notebook 04, lean)
+def test_predictions_equal_inference_and_share_a_backbone_pass(trained, monkeypatch):
+    from helpers import inference, predictions
+    bundle, s, run_dir = trained
+    predictions.clear()
+    calls = []
+    real = inference.view_features
+    monkeypatch.setattr(inference, "view_features", lambda model, ds, k, *a, **kw: calls.append(k) or real(model, ds, k, *a, **kw))
+    for stage in ("plain", "crt", "lws"):                  # one frozen backbone: one pass over the test set
+        for k in (1, 2, 3):
+            p = predictions.probabilities(run_dir, stage, bundle.test, s, k, flip=bundle.hflip)
+            direct = inference.predict(experiments.final_model(run_dir, stage), bundle.test, k=k, device=s.device,
+                                       flip=bundle.hflip, precision=s.precision)
+            assert torch.equal(p, direct), (stage, k)          # the same numbers, not merely close
+    assert calls == [3]
+    predictions.probabilities(run_dir, "stage3b", bundle.test, s, 1, flip=bundle.hflip)
+    predictions.probabilities(run_dir, "stage3b", bundle.val, s, 3, flip=bundle.hflip)
+    assert calls == [3, 3, 3]                              # another backbone, another data set: a pass each
+    rot = predictions.probabilities(run_dir, "stage3b", bundle.test, s, 12, "rotation", bundle.hflip)
+    assert calls == [3, 3, 3, 12] and rot.shape == (len(bundle.test), 10)
+
+
+def test_a_rewritten_checkpoint_is_read_again(trained, tmp_path):
+    import shutil
+
+    from helpers import predictions
+    bundle, s, run_dir = trained
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir / "plain", copy / "plain")
+    before = predictions.probabilities(copy, "plain", bundle.test, s, 1)
+    ckpt = torch.load(copy / "plain" / "checkpoint.pt", weights_only=False)
+    ckpt["model"]["fc.bias"] = ckpt["model"]["fc.bias"] + torch.arange(10.0)     # favour the last classes
+    torch.save(ckpt, copy / "plain" / "checkpoint.pt")
+    after = predictions.probabilities(copy, "plain", bundle.test, s, 1)
+    assert not torch.allclose(before, after)

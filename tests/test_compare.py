@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from helpers import compare, experiments
 
 from conftest import TINY
 
 FAST = {**TINY, "batch_size": 50}   # fewer, larger steps: the same code paths, faster
+
+pytestmark = pytest.mark.slow           # minutes: `make test-fast` leaves it out
 
 
 def test_two_seed_comparison_and_rerun_does_not_retrain(tmp_path, sar_data_dir, capsys, monkeypatch):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from benchmarks import input_size
 from helpers import experiments
@@ -9,6 +10,8 @@ from helpers import experiments
 from conftest import TINY
 
 FAST = {k: v for k, v in {**TINY, "batch_size": 50}.items() if k != "image_size"}
+
+pytestmark = pytest.mark.slow           # minutes: `make test-fast` leaves it out
 
 
 def test_every_method_at_every_size(tmp_path, sar_data_dir):

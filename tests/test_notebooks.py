@@ -15,12 +15,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import GIT_STATUS
+from conftest import GIT_STATUS, assert_drawn
 from helpers import catalog, config, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STAGES = catalog.STAGES
 # Figures each notebook promises (in <run_dir>/figures/).
 FIGURES = {
@@ -171,8 +170,7 @@ def test_smoke_figures(smoke_run, notebook):
     for name in FIGURES[notebook]:
         path = smoke_run / "figures" / f"{name}.png"
         assert path.is_file(), f"{notebook} did not save {path.name}"
-        data = path.read_bytes()
-        assert len(data) > 1000 and data.startswith(PNG_MAGIC), f"{path} is not a valid PNG"
+        assert_drawn(path)
 
 
 def test_smoke_report_and_timings(smoke_run):
@@ -187,7 +185,7 @@ def test_smoke_report_and_timings(smoke_run):
         assert (smoke_run / "notebooks" / f"{nb}.ipynb").is_file()
 
 
-def test_notebook_04_without_its_own_ablations(smoke_run, tmp_path):
+def test_notebook_04_without_its_own_ablations(smoke_run, tmp_path, sar_data_dir):
     """notebook_ablations off (the quick profile's default): no ablation rows, and the exercise still runs."""
     import shutil
     run = tmp_path / "no_ablations"

@@ -20,6 +20,9 @@ from helpers.runs import RunFolderError
 
 pytestmark = pytest.mark.usefixtures("sar_data_dir")
 TINY_RUN = dict(data_size=100, val_per_class=2, test_per_class=2)
+# Determinism is checked on the CPU in fp32: pinned, so that a CUDA machine (cudnn.benchmark, bf16) or a
+# CPU with native bf16 runs the same check.
+PINNED = dict(device="cpu", precision="fp32")
 
 
 # ---------------------------------------------------------------- run folders
@@ -62,6 +65,11 @@ def test_open_run_device_and_workers_may_change(tmp_path):
     assert s.num_workers == 1                                    # the run's value when not given
     _, s = runs.open_run(run_dir, "smoke", num_workers="0", device="cpu", **TINY_RUN)   # papermill gives strings
     assert s.num_workers == 0 and isinstance(s.num_workers, int) and s.device == "cpu"
+    # the precision too: a stage's checkpoint, not the run folder, holds the precision it was trained in
+    _, s = runs.open_run(run_dir, "smoke", precision="fp32", **TINY_RUN)
+    assert s.precision == "fp32"
+    _, s = runs.open_run(run_dir, "smoke", **TINY_RUN)
+    assert s.precision == "auto"                                  # the run's own value when not given
 
 
 def test_open_run_bad_folders(tmp_path):
@@ -138,7 +146,7 @@ def inside(path: Path, folder: Path) -> bool:
 
 
 def run_stage1(run_dir, **overrides):
-    run_dir, settings = runs.open_run(run_dir, "smoke", **TINY_RUN, **overrides)
+    run_dir, settings = runs.open_run(run_dir, "smoke", **TINY_RUN, **PINNED, **overrides)
     bundle = load_data(settings)
     model, history = stages.stage1(bundle, settings, run_dir, progress=False)
     return run_dir, model, history
