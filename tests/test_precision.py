@@ -149,5 +149,5 @@ def test_the_step_and_loop_timers_run():
     from benchmarks.precision import loop_share, step_ratio
     r = step_ratio(16, batch_size=8, rounds=2, warmup=1)
     assert r["fp32_ms"] > 0 and r["bf16_ms"] > 0 and r["ratio"] > 0
-    s = loop_share(16, batch_size=8, steps=3)
+    s = loop_share(16, batch_size=8, steps=2, epochs=3)
     assert s["loop_ms"] > 0 and 0 < s["share"]
