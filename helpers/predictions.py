@@ -16,6 +16,7 @@ A checkpoint rewritten on disk (another training) is read again: the key holds i
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
@@ -25,8 +26,19 @@ from .checkpoints import checkpoint_path, load_stage_model
 from .devices import autocast, pick_device, resolve_precision
 
 MAX_VIEWS = {"levels": 3, "rotation": 12}
-_MODELS: dict = {}       # (checkpoint, mtime) -> (model, backbone fingerprint)
-_FEATURES: dict = {}     # (fingerprint, data set, family, flip, precision, device) -> (data set, views x N x D)
+# Least recently used first; bounded, so that a comparison over many seeds and budgets in one process
+# does not keep every model it has ever scored (a model is about 12 MB).
+KEEP_MODELS, KEEP_FEATURES = 16, 64
+_MODELS: OrderedDict = OrderedDict()     # (checkpoint, mtime) -> (model, backbone fingerprint)
+_FEATURES: OrderedDict = OrderedDict()   # (fingerprint, data set, family, flip, precision, device) -> (data set, views x N x D)
+
+
+def _remember(cache: OrderedDict, key, value, keep: int):
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > keep:
+        cache.popitem(last=False)
+    return value
 
 
 def clear() -> None:
@@ -48,10 +60,11 @@ def stage_model(run_dir, stage: str):
     """(model, backbone fingerprint) of a finished stage folder, loaded once per checkpoint version."""
     path = checkpoint_path(run_dir, stage)
     key = (str(path), path.stat().st_mtime_ns) if path.exists() else (str(path), None)
-    if key not in _MODELS:
-        model = load_stage_model(run_dir, stage)       # a missing or unfinished stage: its one-line error
-        _MODELS[key] = (model, _fingerprint(model))
-    return _MODELS[key]
+    if key in _MODELS:
+        _MODELS.move_to_end(key)
+        return _MODELS[key]
+    model = load_stage_model(run_dir, stage)           # a missing or unfinished stage: its one-line error
+    return _remember(_MODELS, key, (model, _fingerprint(model)), KEEP_MODELS)
 
 
 def view_features(run_dir, stage: str, dataset, settings, k: int | None = None, family: str = "levels",
@@ -64,7 +77,9 @@ def view_features(run_dir, stage: str, dataset, settings, k: int | None = None, 
     if hit is None or hit[0] is not dataset:            # the data set itself is kept, so its id is not reused
         feats = inference.view_features(model, dataset, MAX_VIEWS[family], settings.device, family=family,
                                         flip=flip, precision=settings.precision)
-        hit = _FEATURES[key] = (dataset, feats)
+        hit = _remember(_FEATURES, key, (dataset, feats), KEEP_FEATURES)
+    else:
+        _FEATURES.move_to_end(key)
     return hit[1][:k] if family == "levels" and k is not None else hit[1]
 
 

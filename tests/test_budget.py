@@ -307,3 +307,14 @@ def test_a_rewritten_checkpoint_is_read_again(trained, tmp_path):
     torch.save(ckpt, copy / "plain" / "checkpoint.pt")
     after = predictions.probabilities(copy, "plain", bundle.test, s, 1)
     assert not torch.allclose(before, after)
+
+
+def test_the_prediction_caches_are_bounded(trained, monkeypatch):
+    from helpers import predictions
+    bundle, s, run_dir = trained
+    predictions.clear()
+    monkeypatch.setattr(predictions, "KEEP_MODELS", 2)
+    for stage in ("stage1", "stage3a", "plain"):
+        predictions.probabilities(run_dir, stage, bundle.test, s, 1)
+    assert len(predictions._MODELS) == 2                      # the least recently used (stage1) went
+    assert not any("stage1" in key[0] for key in predictions._MODELS)
