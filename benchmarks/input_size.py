@@ -57,21 +57,12 @@ def step_seconds(size: int, batch_size: int = 128, steps: int = 15) -> float:
     import statistics
     import time
 
-    import torch
-    import torch.nn.functional as F
-
-    from helpers.model import shake_shake_26_2x32d
-    torch.manual_seed(0)
-    model = shake_shake_26_2x32d(in_channels=1, num_classes=10).to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
-    x = torch.randn(batch_size, 1, size, size).to(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (batch_size,))
+    from benchmarks.precision import raw_step
+    step = raw_step(size, batch_size, "fp32")
     times = []
     for i in range(steps + 3):                       # 3 warm-up steps
         t = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
+        step()
         if i >= 3:
             times.append(time.perf_counter() - t)
     return statistics.median(times)

@@ -36,14 +36,17 @@ PRECISIONS = ("fp32", "bf16")
 
 
 # ------------------------------------------------------------------------------------------------ speed
-def _raw_step(size: int, batch_size: int, precision: str):
-    """A closure running one SGD step of a fresh model under `precision` on a random batch."""
+def raw_step(size: int, batch_size: int = 128, precision: str = "fp32", compile: bool = False):
+    """A closure running one SGD step (forward, backward, update) of a fresh Shake-Shake-26 2x32d,
+    channels_last, under `precision` (resolved: "fp32" or "bf16") on a random batch; `compile` puts
+    its forward pass through torch.compile (the first call then compiles)."""
     import torch
     import torch.nn.functional as F
 
     from helpers.model import shake_shake_26_2x32d
     torch.manual_seed(0)
     model = shake_shake_26_2x32d(in_channels=1, num_classes=10).to(memory_format=torch.channels_last)
+    forward = torch.compile(model) if compile else model
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
     x = torch.randn(batch_size, 1, size, size).to(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (batch_size,))
@@ -51,7 +54,7 @@ def _raw_step(size: int, batch_size: int, precision: str):
     def step():
         opt.zero_grad(set_to_none=True)
         with devices.autocast(precision, "cpu"):
-            loss = F.cross_entropy(model(x).float(), y)
+            loss = F.cross_entropy(forward(x).float(), y)
         loss.backward()
         opt.step()
     return step
@@ -59,7 +62,7 @@ def _raw_step(size: int, batch_size: int, precision: str):
 
 def step_ratio(size: int, batch_size: int = 128, rounds: int = 10, warmup: int = 2) -> dict:
     """Median ms a step in fp32 and bf16, and the median of the paired per-round ratios fp32 / bf16."""
-    steps = {p: _raw_step(size, batch_size, p) for p in PRECISIONS}
+    steps = {p: raw_step(size, batch_size, p) for p in PRECISIONS}
     for step in steps.values():
         for _ in range(warmup):
             step()
@@ -93,7 +96,7 @@ def loop_share(size: int = 16, batch_size: int = 128, steps: int = 6, epochs: in
                     torch.arange(n) % 10, [f"c{i}" for i in range(n)], train_transform(size, 0.5, 0.25))
     settings = config.resolve("quick", image_size=size, batch_size=batch_size, device="cpu", precision=precision,
                               warmup_fraction=0.0)
-    raw, raw_ms = _raw_step(size, batch_size, precision), []
+    raw, raw_ms = raw_step(size, batch_size, precision), []
     for _ in range(2):
         raw()
 
@@ -118,26 +121,13 @@ def loop_share(size: int = 16, batch_size: int = 128, steps: int = 6, epochs: in
 def compile_gain(size: int = 16, batch_size: int = 128, steps: int = 10, precision: str = "bf16") -> dict:
     """torch.compile on the training step: its compile time (first step less a plain step) and the steady
     ms a step, compiled and eager, in `precision`; the steps it takes to win the compile time back."""
-    import torch
-    import torch.nn.functional as F
-
-    from helpers.model import shake_shake_26_2x32d
     out = {"size": size, "precision": precision}
     for mode in ("eager", "compiled"):
-        torch.manual_seed(0)
-        model = shake_shake_26_2x32d(in_channels=1, num_classes=10).to(memory_format=torch.channels_last)
-        forward = torch.compile(model) if mode == "compiled" else model
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
-        x = torch.randn(batch_size, 1, size, size).to(memory_format=torch.channels_last)
-        y = torch.randint(0, 10, (batch_size,))
+        step = raw_step(size, batch_size, precision, compile=mode == "compiled")
         times = []
         for _ in range(steps + 1):
             t = time.perf_counter()
-            opt.zero_grad(set_to_none=True)
-            with devices.autocast(precision, "cpu"):
-                loss = F.cross_entropy(forward(x).float(), y)
-            loss.backward()
-            opt.step()
+            step()
             times.append(time.perf_counter() - t)
         out[f"{mode}_first_s"], out[f"{mode}_ms"] = times[0], 1e3 * statistics.median(times[1:])
     out["compile_s"] = out["compiled_first_s"] - out["eager_ms"] / 1e3
