@@ -37,10 +37,11 @@ install: $(ENV_DIR)/.sar-installed
 course: install
 	$(PY) -m helpers.course --profile $(PROFILE) --name $(NAME) $(if $(OVERWRITE),--overwrite,)
 
-# Unit tests + a smoke run of every notebook: everything, as CI runs it. pytest's exit code 5 (no tests
+# Unit tests + a smoke run of every notebook: everything, as CI runs it, on one pytest-xdist worker per
+# core (tests/conftest.py keeps the smoke course's tests on one worker). pytest's exit code 5 (no tests
 # collected) is a broken setup.  `make test-fast` leaves out the tests marked slow (a smoke course,
-# a browser, papermill re-runs, the comparison, the benchmarks): about a minute, for a quick answer.
-PYTEST = $(PY) -m pytest tests -q $(1); rc=$$?; \
+# a browser, papermill re-runs, the comparison, the benchmarks): under a minute, for a quick answer.
+PYTEST = $(PY) -m pytest tests -q -n auto $(1); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the test setup is broken" >&2; exit 1; fi; exit $$rc
 
 test: install

@@ -16,8 +16,10 @@ import pytest
 import torch
 from PIL import Image
 
-# Two cores, often shared: one thread is both faster and steadier for these tiny models.
+# Two cores, often shared: one thread is both faster and steadier for these tiny models. The kernels and
+# commands that the tests start inherit it, so that the suite's parallel workers do not fight over cores.
 torch.set_num_threads(1)
+os.environ["OMP_NUM_THREADS"] = "1"
 
 from helpers import config
 from helpers.data import ChipSet, eval_transform, train_transform
@@ -147,10 +149,38 @@ def smoke_run(tmp_path_factory, session_cache):
 SLOW_FIXTURES = {"smoke_run", "decks", "lab", "browser", "trained", "paper_runs"}
 
 
+# `make test` runs the suite on pytest-xdist workers. Each scope below runs whole on one worker, so that
+# a session or module fixture is built once: the files whose tests use the smoke course share the scope
+# "smoke" (one smoke course per run); every other file is its own scope.
+SMOKE_FIXTURES = {"smoke_run", "decks", "lab"}
+SMOKE_FILES = {"test_browser.py", "test_notebooks.py", "test_teaching.py"}
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        used = set(getattr(item, "fixturenames", ()))
+        if SLOW_FIXTURES & used:
             item.add_marker(pytest.mark.slow)
+        if SMOKE_FIXTURES & used and item.path.name not in SMOKE_FILES:
+            raise pytest.UsageError(f"{item.nodeid} uses the smoke course: add {item.path.name} to "
+                                    f"SMOKE_FILES in tests/conftest.py (one smoke course per run)")
+
+
+try:
+    from xdist.scheduler import LoadFileScheduling
+except ImportError:                       # without pytest-xdist the suite runs in one process
+    LoadFileScheduling = None
+
+if LoadFileScheduling is not None:
+    class SmokeTogether(LoadFileScheduling):
+        """pytest-xdist's per-file scheduling, with the smoke-course files in one scope."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "smoke" if Path(path).name in SMOKE_FILES else path
+
+    def pytest_xdist_make_scheduler(config, log):
+        return SmokeTogether(config, log)
 
 
 GIT_STATUS = {}      # the checkout's `git status` before and after the smoke run (the run must change nothing)
