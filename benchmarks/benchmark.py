@@ -8,7 +8,7 @@ profile's 16 px and the paper's 56 px):
 1. size of the models: parameters, saved state_dict (MB = 1e6 bytes, MiB = 2**20 bytes), MACs/image
    (`benchmarks.models`);
 2. eval-mode latency (batch 1: median and p90 after warm-up) and throughput (images/s, batch 256;
-   64 above 32 px) with helpers.speed, exactly as notebook 04 measures them (`benchmarks.models`);
+   64 above 32 px) with helpers.evidence.speed, exactly as notebook 04 measures them (`benchmarks.models`);
 3. training throughput of Shake-Shake, raw against end to end through the real pipeline, plus a
    prototype of batched augmentation (`benchmarks.pipeline`);
 4. CPU inference speed-ups for Shake-Shake in eval (`benchmarks.speedups`).
@@ -31,9 +31,9 @@ USER_INDUCTOR_CACHE = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
 
 import torch  # noqa: E402
 
-from helpers.config import resolve, save_json  # noqa: E402
-from helpers.data import load_data  # noqa: E402
-from helpers.paths import PROJECT_ROOT, resolve_path  # noqa: E402
+from helpers.settings.config import resolve, save_json   # noqa: E402
+from helpers.datasets.data import load_data   # noqa: E402
+from helpers.settings.paths import PROJECT_ROOT, resolve_path   # noqa: E402
 
 from .common import FULL, QUICK, T0, log  # noqa: E402
 from .machine import machine_info, read_loadavg  # noqa: E402

@@ -7,10 +7,10 @@ import time
 
 import torch
 
-from helpers.speed import stats
+from helpers.evidence.speed import stats
 
 # Repeat counts.  Models (section 2) and speed-up variants (section 4) are timed round-robin with
-# helpers.speed: each round runs every candidate (latency: `lat_chunk` batch-1 calls; throughput: one
+# helpers.evidence.speed: each round runs every candidate (latency: `lat_chunk` batch-1 calls; throughput: one
 # batch), at least `*_rounds` rounds, more (up to 8x) until the slowest candidate has had `*_budget_s`
 # seconds, but no more than 2 rounds once it has had `cap_s` (a heavily loaded machine).
 # Throughput batch: `tp_batch` up to 32 px, `tp_batch_large` above (at 56 px a batch of 256
@@ -36,13 +36,13 @@ def log(msg: str) -> None:
 
 
 def latency_timing(P) -> dict:
-    """helpers.speed.round_robin's arguments for batch-1 latency."""
+    """helpers.evidence.speed.round_robin's arguments for batch-1 latency."""
     return dict(rounds=P["lat_rounds"], number=P["lat_chunk"], warmup=P["lat_warmup"], budget_s=P["lat_budget_s"],
                 cap_s=P["cap_s"])
 
 
 def throughput_timing(P, warmup=None) -> dict:
-    """helpers.speed.round_robin's arguments for whole batches."""
+    """helpers.evidence.speed.round_robin's arguments for whole batches."""
     return dict(rounds=P["tp_rounds"], number=1, warmup=P["tp_warmup"] if warmup is None else warmup,
                 budget_s=P["tp_budget_s"], cap_s=P["cap_s"])
 

@@ -5,7 +5,7 @@
 Under 5 minutes: synthetic-sar chips of MAVOC size (54-60 px, resized to the paper's 56 px),
 fewer of them (default 4,000), the `paper` profile's settings otherwise (batch 128, 4 workers,
 TTA 3), through all four stages with short epoch counts, via the course's own training loop
-(helpers.stages / helpers.training), so it measures whatever that loop does on CUDA.
+(helpers.method.stages / helpers.method.training), so it measures whatever that loop does on CUDA.
 
 Prints training images/s of the whole-model stages (the first epoch, with cuDNN's autotuning,
 is left out) and of the classifier-only stage 3b, the peak GPU memory, TTA inference images/s,
@@ -30,8 +30,8 @@ NO_CUDA = ("error: benchmarks/gpu_check needs a CUDA GPU, and torch.cuda.is_avai
 
 def paper_schedule() -> dict:
     """Images the paper's schedule trains on, per kind of stage (whole model / classifier only)."""
-    from helpers import config
-    from helpers.synthetic_sar import MAVOC_TRAIN_COUNTS
+    from helpers.settings import config
+    from helpers.datasets.synthetic_sar import MAVOC_TRAIN_COUNTS
     p = config.resolve("paper")
     total, tail = sum(MAVOC_TRAIN_COUNTS), sum(MAVOC_TRAIN_COUNTS[1:])
     balanced = 10 * p.stage3_per_class
@@ -55,9 +55,10 @@ def main(argv=None) -> int:
         return 2
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="gpu_check_"))
     os.environ.setdefault("SAR_DATA_DIR", str(out / "data"))
-    from helpers import config, inference, stages
-    from helpers.data import load_data
-    from helpers.training import seed_everything
+    from helpers.settings import config
+    from helpers.method import inference, stages
+    from helpers.datasets.data import load_data
+    from helpers.method.training import seed_everything
 
     t_start = time.time()
     settings = config.resolve("paper", data_size=args.chips, val_per_class=20, test_per_class=50, stage1_epochs=3,

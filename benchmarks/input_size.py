@@ -17,8 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers import cli, compare, config, experiments
-from helpers.paths import resolve_path
+from helpers.publishing import cli
+from helpers.evidence import compare
+from helpers.settings import config
+from helpers.evidence import experiments
+from helpers.settings.paths import resolve_path
 
 
 def _summary(profile: str, data: str, size: int, seeds, root: Path, overrides: dict) -> pd.DataFrame:

@@ -44,7 +44,7 @@ def write_markdown(path: Path, R: dict) -> None:
     w("ResNet-50 as shipped gets the one-channel chip repeated to 3 channels (before the timing, as in notebook 04); "
       "the small-stem variant has conv1 = 1-channel 3x3 stride 1 and maxpool = Identity.\n")
 
-    w("## 2. Eval latency and throughput (helpers.speed, as in notebook 04)\n")
+    w("## 2. Eval latency and throughput (helpers.evidence.speed, as in notebook 04)\n")
     P = R["params"]
     w("torch.utils.benchmark timers under torch.inference_mode, model and input both in the memory format of the "
       "course's inference (channels_last on the CPU). ")

@@ -1,14 +1,14 @@
 """Sections 1 and 2: size, MACs, latency and throughput of Shake-Shake and the two ResNet-50s.
 
-All measured with helpers.speed, the implementation notebook 04 uses: eval mode, inference_mode,
+All measured with helpers.evidence.speed, the implementation notebook 04 uses: eval mode, inference_mode,
 model and input in the memory format of the course's inference (channels_last on the CPU).
 """
 from __future__ import annotations
 
 import torch
 
-from helpers import speed
-from helpers.model import count_parameters
+from helpers.evidence import speed
+from helpers.method.model import count_parameters
 
 from .common import latency_timing, log, take, throughput_timing, tp_batch_for, tp_stats
 from .variants import MODELS, calibrate_bn

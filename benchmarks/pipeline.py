@@ -1,5 +1,5 @@
 """Section 3: training throughput of Shake-Shake, raw (batches already in memory) against end to end
-through the real pipeline (helpers.data.load_data + a DataLoader exactly as helpers.training.train_stage
+through the real pipeline (helpers.datasets.data.load_data + a DataLoader exactly as helpers.method.training.train_stage
 builds it), measured interleaved, with the time the loop waits for data split out; plus a prototype of
 the proposed fix (the same augmentation done once per batch in the dataset's __getitems__)."""
 from __future__ import annotations
@@ -12,13 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from helpers.model import shake_shake_26_2x32d
+from helpers.method.model import shake_shake_26_2x32d
 
 from .common import log, tp_stats
 
 
 def batched_augment(images_u8: torch.Tensor, size: int, pad: int, mean: float, std: float) -> torch.Tensor:
-    """Batch version of helpers.augment.train_transform (reflect-padded random crop, random h-flip, normalise)."""
+    """Batch version of helpers.datasets.augment.train_transform (reflect-padded random crop, random h-flip, normalise)."""
     b = len(images_u8)
     x = F.pad(images_u8.float().div_(255), (pad, pad, pad, pad), mode="reflect")
     dy = torch.randint(0, 2 * pad + 1, (b, 1, 1))
@@ -54,7 +54,7 @@ class BatchAugmentedChips(torch.utils.data.Dataset):
 def bench_train(size: int, bundle, settings, P) -> dict:
     batch = P["train_batch"] or settings.batch_size
     train_set = bundle.train
-    pad = max(1, settings.image_size // 8)         # as in helpers.augment.train_transform
+    pad = max(1, settings.image_size // 8)         # as in helpers.datasets.augment.train_transform
     fixed_set = BatchAugmentedChips(train_set, settings.image_size, pad, bundle.mean, bundle.std)
     channels_last = settings.channels_last          # train_stage uses channels_last on the CPU when this is set
     mf = torch.channels_last if channels_last else torch.contiguous_format
@@ -65,7 +65,7 @@ def bench_train(size: int, bundle, settings, P) -> dict:
                           weight_decay=settings.weight_decay, nesterov=True)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, 10**6) / 10**6)))
 
-    def make_loader(dataset, seed):  # as in helpers.training.train_stage (CPU, no sampler)
+    def make_loader(dataset, seed):  # as in helpers.method.training.train_stage (CPU, no sampler)
         return DataLoader(dataset, batch_size=batch, drop_last=False, shuffle=True,
                           generator=torch.Generator().manual_seed(seed), num_workers=settings.num_workers,
                           pin_memory=False, persistent_workers=False)

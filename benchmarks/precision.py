@@ -27,9 +27,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import cli, config, devices, experiments, rebalancing, runs, stages
-from helpers.data import load_data
-from helpers.paths import resolve_path
+from helpers.publishing import cli
+from helpers.settings import config
+from helpers.method import runs
+from helpers.method import devices, stages
+from helpers.evidence import experiments, rebalancing
+from helpers.datasets.data import load_data
+from helpers.settings.paths import resolve_path
 
 METHODS = ["three-stage", "plain CE", "cRT"]
 PRECISIONS = ("fp32", "bf16")
@@ -43,7 +47,7 @@ def raw_step(size: int, batch_size: int = 128, precision: str = "fp32", compile:
     import torch
     import torch.nn.functional as F
 
-    from helpers.model import shake_shake_26_2x32d
+    from helpers.method.model import shake_shake_26_2x32d
     torch.manual_seed(0)
     model = shake_shake_26_2x32d(in_channels=1, num_classes=10).to(memory_format=torch.channels_last)
     forward = torch.compile(model) if compile else model
@@ -87,9 +91,9 @@ def loop_share(size: int = 16, batch_size: int = 128, steps: int = 6, epochs: in
 
     import torch
 
-    from helpers.data import ChipSet, train_transform
-    from helpers.model import shake_shake_26_2x32d
-    from helpers.training import train_stage
+    from helpers.datasets.data import ChipSet, train_transform
+    from helpers.method.model import shake_shake_26_2x32d
+    from helpers.method.training import train_stage
     g = torch.Generator().manual_seed(0)
     n = batch_size * steps                       # one epoch = `steps` full batches
     chips = ChipSet(torch.randint(0, 256, (n, 1, size, size), dtype=torch.uint8, generator=g),

@@ -1,6 +1,6 @@
 """Section 4: CPU inference speed-ups for Shake-Shake in eval (torch.inference_mode, BatchNorm folding,
 channels_last, torch.compile), each checked against the baseline's logits and predictions, and timed
-round-robin with helpers.speed."""
+round-robin with helpers.evidence.speed."""
 from __future__ import annotations
 
 import copy
@@ -8,8 +8,8 @@ import time
 
 import torch
 
-from helpers import speed
-from helpers.model import shake_shake_26_2x32d
+from helpers.evidence import speed
+from helpers.method.model import shake_shake_26_2x32d
 
 from .common import latency_timing, log, take, throughput_timing, tp_batch_for, tp_stats
 from .variants import calibrate_bn, fold_bn

@@ -15,8 +15,8 @@ import torchvision
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_conv_bn_weights
 
-from helpers import speed
-from helpers.model import Shortcut, shake_shake_26_2x32d
+from helpers.evidence import speed
+from helpers.method.model import Shortcut, shake_shake_26_2x32d
 
 
 def resnet50_small_stem() -> nn.Module:

@@ -21,8 +21,8 @@ from PIL import Image
 torch.set_num_threads(1)
 os.environ["OMP_NUM_THREADS"] = "1"
 
-from helpers import config
-from helpers.data import ChipSet, eval_transform, train_transform
+from helpers.settings import config
+from helpers.datasets.data import ChipSet, eval_transform, train_transform
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(data_size=100, val_per_class=2, test_per_class=2, image_size=16, batch_size=8)
@@ -116,7 +116,7 @@ def image_writer():
 def reveal_js() -> Path:
     """reveal.js as `make install` fetched it into vendor/; the tests never fetch it themselves (no network).
     Missing: a failure in CI, a skip with the one-line hint elsewhere."""
-    from helpers import slides
+    from helpers.publishing import slides
     root = slides.reveal_dir()
     if not (root / "dist" / "reveal.js").is_file():
         hint = f"reveal.js is not in {root}: `make install` (or `make reveal`) fetches it with npm"

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from conftest import assert_one_line, make_folder_data, write_image
-from helpers import archive, data, data_files
-from helpers.config import SettingsError, resolve
-from helpers.data import DataError, load_data
+from helpers.datasets import archive, data, data_files
+from helpers.settings.config import SettingsError, resolve
+from helpers.datasets.data import DataError, load_data
 
 pytestmark = pytest.mark.usefixtures("sar_data_dir")
 UNLABELED = {"valid_images": range(5000, 5004), "test_images": range(6000, 6005)}
@@ -134,8 +134,10 @@ def test_flat_chips_keep_the_run_sensor(mavoc):
 def test_audit_and_submission_notebooks_on_the_archive(tmp_path, sar_data_dir):
     """The stages are trained through the API (the session's one smoke course runs their notebooks);
     the two notebooks that read the archive itself, the audit and the submission, run with papermill."""
-    from helpers import experiments, runner, runs
-    from helpers.data import load_data
+    from helpers.evidence import experiments
+    from helpers.publishing import runner
+    from helpers.method import runs
+    from helpers.datasets.data import load_data
     tree = make_archive(tmp_path / "mavoc")
     run, settings = runs.open_run(tmp_path / "run", "smoke", data=str(tree), val_per_class=1, test_per_class=2)
     experiments.train_three_stage(load_data(settings), settings, run, progress=False)

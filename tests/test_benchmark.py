@@ -1,4 +1,4 @@
-"""The benchmark in its quick mode: every section runs, through helpers.speed, and writes its report."""
+"""The benchmark in its quick mode: every section runs, through helpers.evidence.speed, and writes its report."""
 from __future__ import annotations
 
 import json

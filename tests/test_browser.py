@@ -79,7 +79,7 @@ class Watched:
 
 @pytest.fixture(scope="session")
 def decks(smoke_run, reveal_js):
-    from helpers import slides
+    from helpers.publishing import slides
     return slides.make_slides(smoke_run, log=lambda _: None)
 
 

@@ -8,11 +8,15 @@ import pytest
 import torch
 
 from conftest import chips
-from helpers import budget, compare, config, evaluation, experiments, metrics, rebalancing, tta, verdicts
-from helpers.checkpoints import checkpoint_path, load_checkpoint
-from helpers.loader import make_loader
-from helpers.model import shake_shake_26_2x32d
-from helpers.training import lr_factor, train_stage, warmup_steps
+from helpers.method import budget, metrics, tta
+from helpers.evidence import compare
+from helpers.settings import config
+from helpers.lessons import evaluation
+from helpers.evidence import experiments, rebalancing, verdicts
+from helpers.method.checkpoints import checkpoint_path, load_checkpoint
+from helpers.method.loader import make_loader
+from helpers.method.model import shake_shake_26_2x32d
+from helpers.method.training import lr_factor, train_stage, warmup_steps
 
 
 def test_stage_steps_by_hand():
@@ -176,7 +180,7 @@ def test_tta_families():
 
 
 def test_digits_are_never_flipped(sar_data_dir, tiny_settings):
-    from helpers.data import load_data
+    from helpers.datasets.data import load_data
     assert not load_data(tiny_settings(data="digits-lt")).hflip
     bundle = load_data(tiny_settings())
     assert bundle.hflip and any(type(t).__name__ == "RandomHorizontalFlip" for t in bundle.train.transform.transforms)
@@ -185,8 +189,8 @@ def test_digits_are_never_flipped(sar_data_dir, tiny_settings):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, session_cache):
     """Every method of a tiny run, trained once for the tests below."""
-    from helpers import runs
-    from helpers.data import load_data
+    from helpers.method import runs
+    from helpers.datasets.data import load_data
     with pytest.MonkeyPatch.context() as mp:          # the data cache for this fixture only, never leaked
         mp.setenv("SAR_DATA_DIR", str(session_cache))
         run_dir, s = runs.open_run(tmp_path_factory.mktemp("all") / "r", "smoke", data_size=100, val_per_class=2,
@@ -223,7 +227,7 @@ def test_budgets_are_matched_in_the_trained_run(trained):
 
 
 def test_sweep_report_from_finished_budgets(tmp_path, monkeypatch):
-    from helpers import sweep
+    from helpers.evidence import sweep
     monkeypatch.setattr(compare, "folder", lambda profile, data, scale=1.0: tmp_path / f"cmp-x{scale:g}")
     monkeypatch.setattr(sweep, "folder", lambda profile, data: tmp_path / "sweep")
     for scale, three in ((1.0, 0.45), (2.0, 0.60)):
@@ -274,7 +278,7 @@ def test_epochs_override_under_a_steps_profile_warns():
 
 # ---------------------------------------------------------------- predictions computed once (notebook 04, lean)
 def test_predictions_equal_inference_and_share_a_backbone_pass(trained, monkeypatch):
-    from helpers import inference, predictions
+    from helpers.method import inference, predictions
     bundle, s, run_dir = trained
     predictions.clear()
     calls = []
@@ -297,7 +301,7 @@ def test_predictions_equal_inference_and_share_a_backbone_pass(trained, monkeypa
 def test_a_rewritten_checkpoint_is_read_again(trained, tmp_path):
     import shutil
 
-    from helpers import predictions
+    from helpers.method import predictions
     bundle, s, run_dir = trained
     copy = tmp_path / "run"
     shutil.copytree(run_dir / "plain", copy / "plain")
@@ -310,7 +314,7 @@ def test_a_rewritten_checkpoint_is_read_again(trained, tmp_path):
 
 
 def test_the_prediction_caches_are_bounded(trained, monkeypatch):
-    from helpers import predictions
+    from helpers.method import predictions
     bundle, s, run_dir = trained
     predictions.clear()
     monkeypatch.setattr(predictions, "KEEP_MODELS", 2)

@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from conftest import assert_one_line
-from helpers import stages
-from helpers.checkpoints import PRODUCER, CheckpointError, checkpoint_path, load_checkpoint, load_stage_model, save_atomic
-from helpers.model import ShakeShakeNet, shake_shake_26_2x32d
+from helpers.method import stages
+from helpers.method.checkpoints import PRODUCER, CheckpointError, checkpoint_path, load_checkpoint, load_stage_model, save_atomic
+from helpers.method.model import ShakeShakeNet, shake_shake_26_2x32d
 
 
 def fake_checkpoint(run_dir, stage, model, complete=True, epoch=1, epochs=1):

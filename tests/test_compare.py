@@ -4,7 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from helpers import compare, experiments
+from helpers.evidence import compare
+from helpers.evidence import experiments
 
 from conftest import TINY
 

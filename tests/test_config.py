@@ -2,8 +2,8 @@
 import pytest
 
 from conftest import assert_one_line
-from helpers import config
-from helpers.config import SettingsError
+from helpers.settings import config
+from helpers.settings.config import SettingsError
 
 
 def test_profiles_resolve():

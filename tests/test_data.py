@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from conftest import assert_one_line, make_folder_data, write_image
-from helpers import data, digits_lt, synthetic_sar
-from helpers.data import DataError, load_data
+from helpers.datasets import data, digits_lt, synthetic_sar
+from helpers.datasets.data import DataError, load_data
 
 pytestmark = pytest.mark.usefixtures("sar_data_dir")
 
@@ -63,7 +63,7 @@ def test_digits_lt_loads_long_tailed(tiny_settings):
 
 
 def test_digits_lt_too_many_held_out(tiny_settings):
-    from helpers.config import SettingsError
+    from helpers.settings.config import SettingsError
     with pytest.raises(SettingsError, match="val_per_class \\+ test_per_class must be below that"):
         load_data(tiny_settings(data="digits-lt", val_per_class=100, test_per_class=100))
 
@@ -137,7 +137,7 @@ def test_val_and_test_held_out_when_missing(tmp_path, tiny_settings):
 
 
 def test_relative_data_path_is_relative_to_project_root(tmp_path, tiny_settings):
-    from helpers.paths import PROJECT_ROOT, resolve_path
+    from helpers.settings.paths import PROJECT_ROOT, resolve_path
     assert resolve_path("data/x") == PROJECT_ROOT / "data" / "x"
     assert resolve_path(tmp_path) == tmp_path
 
@@ -318,7 +318,7 @@ def test_16bit_chips_are_stretched_not_clipped(tmp_path):
     """A 16-bit chip must keep its contrast (a plain convert('L') turns it white)."""
     import numpy as np
     from PIL import Image
-    from helpers.data import decode
+    from helpers.datasets.data import decode
     arr = np.linspace(0, 60000, 16 * 16).reshape(16, 16).astype(np.uint16)
     path = tmp_path / "deep.png"
     Image.fromarray(arr).save(path)

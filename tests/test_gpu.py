@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from conftest import chips
-from helpers import inference
-from helpers.model import shake_shake_26_2x32d
+from helpers.method import inference
+from helpers.method.model import shake_shake_26_2x32d
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from benchmarks import input_size
-from helpers import experiments
+from helpers.evidence import experiments
 
 from conftest import TINY
 

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from helpers.model import ShakeShake, ShakeShakeNet, count_parameters, shake, shake_shake_26_2x32d
-from helpers.stages import GROW_9_TO_10
-from helpers.samplers import WITHOUT_CLASS0
+from helpers.method.model import ShakeShake, ShakeShakeNet, count_parameters, shake, shake_shake_26_2x32d
+from helpers.method.stages import GROW_9_TO_10
+from helpers.method.samplers import WITHOUT_CLASS0
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from conftest import GIT_STATUS, assert_drawn
-from helpers import catalog, config, runner
+from helpers.settings import catalog, config
+from helpers.publishing import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"

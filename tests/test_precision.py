@@ -7,11 +7,13 @@ import pytest
 import torch
 
 from conftest import assert_one_line, chips
-from helpers import devices, inference, runs, speed
-from helpers.checkpoints import CheckpointError, checkpoint_path, load_checkpoint
-from helpers.config import SettingsError
-from helpers.model import shake_shake_26_2x32d
-from helpers.training import train_stage
+from helpers.method import devices, inference
+from helpers.method import runs
+from helpers.evidence import speed
+from helpers.method.checkpoints import CheckpointError, checkpoint_path, load_checkpoint
+from helpers.settings.config import SettingsError
+from helpers.method.model import shake_shake_26_2x32d
+from helpers.method.training import train_stage
 
 pytestmark = pytest.mark.usefixtures("sar_data_dir")
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import catalog, report, runner
+from helpers.settings import catalog
+from helpers.publishing import report, runner
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def test_full_run_then_only_reuses_saved_profile_and_overrides(tmp_path, recorde
     assert first["profile"] == "smoke" and first["stage1_steps"] == 2 and first["seed"] == 3
     assert "comparison_csv" not in first
     # what the first notebook would have written: the run's settings
-    from helpers import config
+    from helpers.settings import config
     settings = config.resolve("smoke", stage1_steps=2, seed=3, device="cpu")
     config.save_json({"profile": "smoke", "settings": settings.to_dict()}, run / "config.json")
 
@@ -59,7 +60,7 @@ def test_full_run_then_only_reuses_saved_profile_and_overrides(tmp_path, recorde
 
 def test_only_with_explicit_override_wins(tmp_path, recorded):
     run = tmp_path / "r"
-    from helpers import config
+    from helpers.settings import config
     run.mkdir()
     config.save_json({"profile": "smoke", "settings": config.resolve("smoke", seed=5).to_dict()}, run / "config.json")
     assert runner.main(["--name", str(run), "--only", "05", "-p", "seed", "6"]) == 0
@@ -105,7 +106,7 @@ def test_notebooks_name_the_catalog_kernel():
 def test_quiet_progress_bars_silence_explicit_bars(capsys, monkeypatch):
     from tqdm.auto import tqdm
 
-    from helpers import notebook
+    from helpers.lessons import notebook
     original = tqdm.__init__
     try:
         notebook.quiet_progress_bars()

@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from conftest import assert_one_line
-from helpers import runs, stages
-from helpers.checkpoints import checkpoint_path, load_checkpoint
-from helpers.config import SettingsError
-from helpers.data import load_data
-from helpers.paths import PROJECT_ROOT
-from helpers.runs import RunFolderError
+from helpers.method import runs
+from helpers.method import stages
+from helpers.method.checkpoints import checkpoint_path, load_checkpoint
+from helpers.settings.config import SettingsError
+from helpers.datasets.data import load_data
+from helpers.settings.paths import PROJECT_ROOT
+from helpers.method.runs import RunFolderError
 
 pytestmark = pytest.mark.usefixtures("sar_data_dir")
 TINY_RUN = dict(data_size=100, val_per_class=2, test_per_class=2)
@@ -192,8 +193,8 @@ def test_runs_are_deterministic_and_isolated(tmp_path, monkeypatch):
 
 def test_the_write_recorder_sees_writes(tmp_path):
     """The isolation test is only as good as its recorder: check it catches the kinds of write the helpers do."""
-    from helpers.checkpoints import save_atomic
-    from helpers.config import save_json
+    from helpers.method.checkpoints import save_atomic
+    from helpers.settings.config import save_json
     with recorded_writes() as writes:
         save_json({"a": 1}, tmp_path / "a.json")
         save_atomic({"b": 2}, tmp_path / "b.pt")

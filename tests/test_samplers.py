@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from conftest import assert_one_line, chips
-from helpers.config import SettingsError
-from helpers.data import DataError
-from helpers.loader import EpochSampler
-from helpers.samplers import WITHOUT_CLASS0, balanced, class_balanced_weights, to_original, without_class0
+from helpers.settings.config import SettingsError
+from helpers.datasets.data import DataError
+from helpers.method.loader import EpochSampler
+from helpers.method.samplers import WITHOUT_CLASS0, balanced, class_balanced_weights, to_original, without_class0
 
 COUNTS = [40, 10, 6, 5, 3, 3, 2, 2, 2, 2]
 
@@ -73,7 +73,7 @@ def test_balanced_bad_inputs(train):
 
 
 def class_balanced_sampler(train, seed, num_samples=None):
-    """The class-balanced draws of one epoch, as helpers.loader makes them for cRT and LWS."""
+    """The class-balanced draws of one epoch, as helpers.method.loader makes them for cRT and LWS."""
     sampler = EpochSampler(len(train), class_balanced_weights(train), num_samples)
     sampler.set_epoch(seed)
     return sampler

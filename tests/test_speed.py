@@ -1,12 +1,13 @@
-"""helpers.speed, the one size/latency implementation (notebook 04 and the benchmark)."""
+"""helpers.evidence.speed, the one size/latency implementation (notebook 04 and the benchmark)."""
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
 
-from helpers import inference, speed
-from helpers.model import shake_shake_26_2x32d
+from helpers.method import inference
+from helpers.evidence import speed
+from helpers.method.model import shake_shake_26_2x32d
 
 
 def test_prepare_puts_model_and_input_in_the_same_memory_format():

@@ -11,12 +11,15 @@ import pytest
 import torch
 
 from conftest import assert_one_line, make_folder_data, write_image
-from helpers import config, predict, stages, submission
-from helpers.checkpoints import checkpoint_path
-from helpers.data import load_data
-from helpers.model import shake_shake_26_2x32d
-from helpers.submission import SubmissionError
-from helpers.training import seed_everything, train_stage
+from helpers.settings import config
+from helpers.challenge import predict
+from helpers.method import stages
+from helpers.challenge import submission
+from helpers.method.checkpoints import checkpoint_path
+from helpers.datasets.data import load_data
+from helpers.method.model import shake_shake_26_2x32d
+from helpers.challenge.submission import SubmissionError
+from helpers.method.training import seed_everything, train_stage
 
 pytestmark = pytest.mark.usefixtures("sar_data_dir")
 # device and precision pinned: the repeatability checked here is the CPU's, in fp32, on any machine
@@ -93,7 +96,7 @@ def test_submission_files(paper_runs):
         assert z.namelist() == ["results.csv"] and z.read("results.csv") == (run / "submission" / "results.csv").read_bytes()
     assert abs(p.shares.sum() - 1) < 1e-9 and 0 <= p.distance_from_uniform <= 0.9 + 1e-9
     # The demo chips are the test split: the submission scores as the model does on it.
-    from helpers import inference, metrics
+    from helpers.method import inference, metrics
     bundle = load_data(config.resolve("smoke", data=str(run.parent / "data"), **PAPER_56))
     direct = inference.predict(submission.final_model(run), bundle.test, k=3, device="cpu").argmax(1).numpy()
     assert submission.score_against_key(p.results, run / submission.DEMO_KEY)["balanced_top1"] == \

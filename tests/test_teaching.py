@@ -14,7 +14,9 @@ import pytest
 from PIL import Image
 
 from conftest import assert_drawn
-from helpers import catalog, explorer, results_report, slides, student
+from helpers.settings import catalog
+from helpers.lessons import explorer
+from helpers.publishing import results_report, slides, student
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from conftest import assert_one_line, chips
-from helpers import checkpoints, training
-from helpers.checkpoints import CheckpointError, checkpoint_path, load_checkpoint
-from helpers.config import SettingsError
-from helpers.model import shake_shake_26_2x32d
-from helpers.devices import pick_device
-from helpers.training import TrainingDiverged, train_stage
+from helpers.method import checkpoints, training
+from helpers.method.checkpoints import CheckpointError, checkpoint_path, load_checkpoint
+from helpers.settings.config import SettingsError
+from helpers.method.model import shake_shake_26_2x32d
+from helpers.method.devices import pick_device
+from helpers.method.training import TrainingDiverged, train_stage
 
 pytestmark = pytest.mark.usefixtures("sar_data_dir")
 COLUMNS = ["epoch", "steps", "lr", "train_loss", "train_acc", "images", "trainable", "seconds", "val_balanced_top1"]
@@ -249,7 +249,7 @@ def test_epoch_seed_depends_on_seed_stage_and_epoch():
 
 
 def test_a_checkpoint_survives_a_setting_added_later():
-    from helpers.config import Settings
+    from helpers.settings.config import Settings
     defaults = Settings().to_dict()
     cfg = {"stage": "stage1", "steps": 4, "settings": defaults}
     older = {"stage": "stage1", "steps": 4, "settings": {k: v for k, v in defaults.items() if k != "modality"}}

@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from conftest import chips
-from helpers import inference, metrics, tta
-from helpers.losses import LDAMLoss
-from helpers.model import shake_shake_26_2x32d
+from helpers.method import inference, metrics, tta
+from helpers.method.losses import LDAMLoss
+from helpers.method.model import shake_shake_26_2x32d
 
 
 def test_views_shapes_and_content():

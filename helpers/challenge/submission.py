@@ -1,0 +1,228 @@
+"""Predicting the classes of unlabeled chips with a finished run, and writing a submission for the scorer.
+
+The MAVOC scorer reads `results.csv` with columns `image_id,class_id`, where `image_id` is the
+number in the chip's file name (SAR_1234.png -> 1234), and computes top-1 from it.  This module
+takes a finished run (its stage-3b checkpoint complete), reads a flat folder of chips of the run's
+sensor, predicts with the run's TTA setting, checks the rows, and writes
+
+    results.csv          image_id,class_id   (what the scorer reads)
+    probabilities.csv    image_id,file,p0..p9 (the averaged TTA softmax, for ensembling or a closer look)
+    submission.zip       results.csv alone, ready for upload
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from ..datasets import archive
+from ..settings import config
+from ..method.checkpoints import CheckpointError, load_stage_model
+from ..settings.paths import resolve_path
+
+NUM_CLASSES = 10
+SIZE_FACTOR = 2.0          # chips more than 2x larger or smaller than the run's training chips are refused
+SIZE_SAMPLE = 64           # training chips whose size on disk is read to know the run's chip size
+DEMO_FOLDER = "demo_test_images"
+DEMO_KEY = "demo_test_key.csv"
+
+
+class SubmissionError(ValueError):
+    """A run that cannot predict, chips it must not read, or rows the scorer would reject; one line."""
+
+
+@dataclass
+class Prediction:
+    results: pd.DataFrame          # image_id, class_id
+    probabilities: pd.DataFrame    # image_id, file, p0..p9
+    folder: Path                   # where the files were written
+    files: dict                    # name -> path
+    notes: list
+
+    @property
+    def shares(self) -> np.ndarray:
+        return np.bincount(self.results["class_id"], minlength=NUM_CLASSES) / len(self.results)
+
+    @property
+    def distance_from_uniform(self) -> float:
+        """Total-variation distance of the predicted-class shares from 1/10 (as helpers.method.metrics)."""
+        return float(0.5 * np.abs(self.shares - 1 / NUM_CLASSES).sum())
+
+
+# ---------------------------------------------------------------- the run
+def run_settings(run_dir) -> config.Settings:
+    """The resolved settings a run folder was made with."""
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise SubmissionError(f"{run_dir} is not a run folder (no config.json); give a folder made by the course, "
+                              f"e.g. runs/quick")
+    saved = json.loads(path.read_text())
+    return config.resolve(saved["profile"], **saved["settings"])
+
+
+def final_model(run_dir):
+    """The run's stage-3b model; an unfinished run is a one-line SubmissionError."""
+    try:
+        return load_stage_model(run_dir, "stage3b", num_classes=NUM_CLASSES)
+    except CheckpointError as e:
+        raise SubmissionError(f"run {run_dir} is not finished, so it cannot predict: {e}") from None
+
+
+def _side(path) -> int:
+    with Image.open(path) as img:      # reads the header only
+        return max(img.size)
+
+
+def normalisation(run_dir, settings, bundle=None) -> dict:
+    """The run's input normalisation and training-chip size, cached in <run_dir>/normalisation.json.
+
+    Training normalises with the training chips' mean and std, which the checkpoint does not hold;
+    the first call loads the run's data (or takes `bundle`) to recompute them, exactly as training did.
+    """
+    path = Path(run_dir) / "normalisation.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    if bundle is None:
+        from ..datasets.data import load_data
+        bundle = load_data(settings)
+    rng = np.random.default_rng(0)
+    sample = rng.choice(len(bundle.train.paths), min(SIZE_SAMPLE, len(bundle.train.paths)), replace=False)
+    info = {"mean": bundle.mean, "std": bundle.std, "image_size": settings.image_size, "modality": settings.modality,
+            "chip_side": int(np.median([_side(bundle.train.paths[i]) for i in sample]))}
+    config.save_json(info, path)
+    return info
+
+
+# ---------------------------------------------------------------- the chips
+def find_chips(folder, modality: str) -> list[Path]:
+    """The run's sensor's chips in a flat folder; another sensor's chips only is a SubmissionError."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SubmissionError(f"chip folder {folder} does not exist; give a flat folder of chips such as "
+                              f"<archive>/test_images")
+    chips, left = archive.flat_chips(folder, modality)
+    if not chips:
+        other = [m for m in archive.MODALITIES if m != modality][0]
+        if left["other modality"]:
+            raise SubmissionError(f"the chips in {folder} are {other.upper()} chips ({archive.PREFIXES[other]} prefix), "
+                                  f"but the run was trained on {modality.upper()} (modality {modality!r}); give the "
+                                  f"{modality.upper()} chips, or a run trained with -p modality {other}")
+        raise SubmissionError(f"no image chips in {folder}; expected a flat folder of {archive.PREFIXES[modality]}<id>.png "
+                              f"files" + (" (it holds sub-folders: give the folder of chips itself)" if left["folders"] else ""))
+    return chips
+
+
+def check_sizes(chips, chip_side: int, factor: float = SIZE_FACTOR) -> None:
+    """Refuse chips far from the run's training chips' size (another sensor or product)."""
+    for path in chips:
+        side = _side(path)
+        if side > factor * chip_side or side < chip_side / factor:
+            raise SubmissionError(f"chip {path} is {side} px, the run was trained on chips of about {chip_side} px "
+                                  f"(more than {factor:g}x apart): these are not chips of the run's kind")
+
+
+def check_results(results: pd.DataFrame, chips) -> None:
+    """Every chip exactly one row, ids unique, classes whole numbers 0-9: what the scorer needs."""
+    if list(results.columns) != ["image_id", "class_id"]:
+        raise SubmissionError(f"results have columns {list(results.columns)}; expected image_id,class_id")
+    if len(results) != len(chips):
+        raise SubmissionError(f"{len(results)} rows for {len(chips)} chips; every chip needs exactly one row")
+    duplicated = results["image_id"][results["image_id"].duplicated()]
+    if len(duplicated):
+        same = [Path(c).name for c, i in zip(chips, results["image_id"]) if i == duplicated.iloc[0]]
+        raise SubmissionError(f"image_id {duplicated.iloc[0]} occurs {len(same)} times ({', '.join(same[:3])}); "
+                              f"ids must be unique, one file per id")
+    if not pd.api.types.is_integer_dtype(results["class_id"]) or not results["class_id"].between(0, NUM_CLASSES - 1).all():
+        bad = results["class_id"][~results["class_id"].isin(range(NUM_CLASSES))]
+        shown = repr(bad.tolist()[0]) if len(bad) else f"of type {results['class_id'].dtype}"
+        raise SubmissionError(f"class_id {shown} is not a class number 0-9; expected whole numbers 0-9")
+
+
+# ---------------------------------------------------------------- predict and write
+def predict_folder(run_dir, images, out=None, device=None, bundle=None) -> Prediction:
+    """Predict every chip of `images` with the run's final model and TTA views; write the submission files."""
+    from ..datasets import data
+    from ..method import inference
+    run_dir = resolve_path(run_dir)
+    settings = run_settings(run_dir)
+    model = final_model(run_dir)
+    chips = find_chips(resolve_path(images), settings.modality)
+    try:
+        ids = [archive.image_id(p) for p in chips]
+    except archive.ArchiveError as e:
+        raise SubmissionError(str(e)) from None
+    check_results(pd.DataFrame({"image_id": ids, "class_id": np.zeros(len(ids), np.int64)}), chips)   # ids, before any work
+    info = normalisation(run_dir, settings, bundle)
+    check_sizes(chips, info["chip_side"])
+    notes = []
+    try:
+        chipset = data.decode([(p, -1) for p in chips], settings.image_size, notes, desc="chips")
+    except data.DataError as e:
+        raise SubmissionError(str(e)) from None
+    chipset = chipset.with_transform(data.eval_transform(info["mean"], info["std"]))
+    probs = inference.predict(model, chipset, k=settings.tta_views, device=device or settings.device,
+                              flip=data.flip_keeps_label(settings.data), precision=settings.precision).numpy()
+    results = pd.DataFrame({"image_id": ids, "class_id": probs.argmax(1).astype(np.int64)})
+    check_results(results, chips)
+    probabilities = pd.DataFrame(probs.round(6), columns=[f"p{c}" for c in range(NUM_CLASSES)])
+    probabilities.insert(0, "file", [p.name for p in chips])
+    probabilities.insert(0, "image_id", ids)
+    folder = resolve_path(out) if out is not None else run_dir / "submission"
+    return Prediction(results, probabilities, folder, write_submission(results, probabilities, folder), notes)
+
+
+def write_submission(results: pd.DataFrame, probabilities: pd.DataFrame, folder) -> dict:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"results.csv": folder / "results.csv", "probabilities.csv": folder / "probabilities.csv",
+             "submission.zip": folder / "submission.zip"}
+    results.to_csv(files["results.csv"], index=False)
+    probabilities.to_csv(files["probabilities.csv"], index=False)
+    with zipfile.ZipFile(files["submission.zip"], "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(files["results.csv"], arcname="results.csv")   # the scorer wants results.csv at the top
+    return files
+
+
+# ---------------------------------------------------------------- which chips, when none are given
+def default_images(settings, run_dir, bundle=None) -> Path:
+    """The archive's test_images/ if the run's data is an archive, else a demo folder written from the test split."""
+    from ..datasets.data import BUILT_IN
+    if settings.data not in BUILT_IN:
+        layout = archive.detect(resolve_path(settings.data))
+        if "test_images" in layout.prediction_sets:
+            return layout.prediction_sets["test_images"]
+    return demo_chips(run_dir, settings, bundle)
+
+
+def demo_chips(run_dir, settings, bundle=None) -> Path:
+    """The run's labeled test chips copied as an unlabeled flat folder <run_dir>/demo_test_images/
+    (SAR_<id>.png, ids in a shuffled order), with the answers in <run_dir>/demo_test_key.csv."""
+    if bundle is None:
+        from ..datasets.data import load_data
+        bundle = load_data(settings)
+    folder = Path(run_dir) / DEMO_FOLDER
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    prefix = archive.PREFIXES[settings.modality]
+    order = np.random.default_rng(settings.data_seed).permutation(len(bundle.test))
+    rows = []
+    for image_id, i in enumerate(order, start=1):
+        source = Path(bundle.test.paths[i])
+        shutil.copyfile(source, folder / f"{prefix}{image_id}{source.suffix}")
+        rows.append({"image_id": image_id, "class_id": int(bundle.test.targets[i])})
+    pd.DataFrame(rows).to_csv(Path(run_dir) / DEMO_KEY, index=False)
+    return folder
+
+
+def score_against_key(results: pd.DataFrame, key_csv) -> dict:
+    """Scores of a submission against a key of true classes (the demo folder's), with helpers.method.metrics."""
+    from ..method.metrics import summary
+    merged = pd.read_csv(key_csv).merge(results, on="image_id", suffixes=("_true", "_pred"), validate="one_to_one")
+    return summary(merged["class_id_true"], merged["class_id_pred"])

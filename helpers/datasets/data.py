@@ -1,0 +1,181 @@
+"""Loading chips: the built-in data sets and a user's own MAVOC copy go through the same code.
+
+data_files.scan finds and checks the labeled chips of a path (course layout, CSV or the MAVOC
+archive; its docstring lists them). Here, missing val/test splits are held out of train,
+class-balanced. Chips are decoded once, converted to single channel, resized to `image_size` and
+kept in memory as uint8 tensors (SAR chips are small), so the training loop never waits for the
+disk. A corrupt image is an error that names the file.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from . import archive, digits_lt, synthetic_sar
+from .augment import eval_transform, flip_keeps_label, train_transform
+from .data_files import NUM_CLASSES, DataError, scan  # noqa: F401  (DataError: callers import it from here)
+from ..settings.paths import data_cache, resolve_path
+
+BUILT_IN = ("synthetic-sar", "digits-lt")
+
+
+@dataclass
+class ChipSet(torch.utils.data.Dataset):
+    """Decoded chips (uint8, N x 1 x S x S) with labels; `transform` runs per item on float tensors."""
+
+    images: torch.Tensor
+    targets: torch.Tensor
+    paths: list
+    transform: object = None
+
+    def __len__(self):
+        return len(self.targets)
+
+    def __getitem__(self, i):
+        x = self.images[i].float().div_(255)
+        if self.transform is not None:
+            x = self.transform(x)
+        return x, int(self.targets[i])
+
+    def with_transform(self, transform) -> "ChipSet":
+        return ChipSet(self.images, self.targets, self.paths, transform)
+
+
+@dataclass
+class DataBundle:
+    name: str
+    root: Path
+    train: ChipSet
+    val: ChipSet
+    test: ChipSet
+    class_names: list
+    mean: float
+    std: float
+    notes: list = field(default_factory=list)
+    hflip: bool = True               # does a left-right flip keep the label? (augmentation and TTA use it)
+
+    def class_counts(self, split: str = "train") -> np.ndarray:
+        return np.bincount(getattr(self, split).targets.numpy(), minlength=NUM_CLASSES)
+
+
+# ---------------------------------------------------------------- decoding
+def _stretch_to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit or float chips: a plain convert("L") would clip everything above 255 to white."""
+    arr = np.asarray(img, dtype=np.float32)
+    lo, hi = float(arr.min()), float(arr.max())
+    return Image.fromarray(((arr - lo) / max(hi - lo, 1e-12) * 255).astype(np.uint8))
+
+
+def decode(pairs, image_size: int, notes: list, desc: str = "") -> ChipSet:
+    """Decode, convert to one channel, resize; a corrupt file is an error that names it.
+
+    Multi-channel images and images far from `image_size` are each reported in one counted warning.
+    """
+    images = torch.empty((len(pairs), 1, image_size, image_size), dtype=torch.uint8)
+    converted, far, deep = [], [], []
+    channels = archive.ChannelGuard()
+    for i, (path, _) in enumerate(tqdm(pairs, desc=f"loading {desc}", leave=False, disable=len(pairs) < 2000)):
+        try:
+            with Image.open(path) as img:
+                img.load()
+                channels.check(path, img)
+                if img.mode not in ("L", "I;16", "I", "F"):
+                    converted.append((path, img.mode))
+                if max(img.size) > 4 * image_size or max(img.size) < image_size / 4:
+                    far.append((path, img.size))
+                if img.mode in ("I;16", "I;16B", "I", "F"):
+                    deep.append(path)
+                    img = _stretch_to_8bit(img)
+                img = img.convert("L").resize((image_size, image_size), Image.BILINEAR)
+        except archive.ArchiveError as e:
+            raise DataError(str(e)) from None
+        except Exception as e:   # PIL raises many types (OSError, SyntaxError, ValueError, DecompressionBombError ...)
+            raise DataError(f"cannot read image {path} ({type(e).__name__}: {e}); the file is corrupt or truncated, "
+                            f"remove or replace it") from None
+        images[i, 0] = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy())
+    if converted:
+        notes.append(f"converted {len(converted)} multi-channel image(s) to single channel, as SAR chips are "
+                     f"(e.g. {converted[0][0]} is {converted[0][1]})")
+        warnings.warn(notes[-1], stacklevel=2)
+    if deep:
+        notes.append(f"stretched {len(deep)} 16-bit/float image(s) to 8 bits, each by its own min-max "
+                     f"(e.g. {deep[0]})")
+        warnings.warn(notes[-1], stacklevel=2)
+    if far:
+        (w, h) = far[0][1]
+        notes.append(f"{len(far)} image(s) are far from the configured image_size {image_size} px (over 4x larger or "
+                     f"smaller, e.g. {far[0][0]} is {w}x{h}); they are resized, check the image_size setting")
+        warnings.warn(notes[-1], stacklevel=2)
+    targets = torch.tensor([label for _, label in pairs], dtype=torch.long)
+    return ChipSet(images, targets, [str(p) for p, _ in pairs])
+
+
+def _hold_out(pairs, per_class: int, rng) -> tuple[list, list]:
+    """Take a class-balanced split out of `pairs` (at most a fifth of any class)."""
+    held, rest = [], []
+    labels = np.array([label for _, label in pairs])
+    for c in range(NUM_CLASSES):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        k = min(per_class, len(idx) // 5)
+        held += [pairs[i] for i in idx[:k]]
+        rest += [pairs[i] for i in idx[k:]]
+    return held, rest
+
+
+def built_in_root(settings) -> Path:
+    if settings.data == "synthetic-sar":
+        name = f"synthetic-sar-n{settings.data_size}-v{settings.val_per_class}-t{settings.test_per_class}-s{settings.data_seed}"
+        return synthetic_sar.generate(data_cache() / name, settings.data_size, settings.val_per_class,
+                                      settings.test_per_class, settings.data_seed)
+    name = f"digits-lt-r{settings.digits_imbalance:g}-v{settings.val_per_class}-t{settings.test_per_class}-s{settings.data_seed}"
+    return digits_lt.generate(data_cache() / name, settings.val_per_class, settings.test_per_class,
+                              settings.digits_imbalance, settings.data_seed)
+
+
+def class_names(settings) -> list[str]:
+    """The class names of `settings.data` (known before any chip is decoded)."""
+    if settings.data in BUILT_IN:
+        return list(synthetic_sar.CLASS_NAMES if settings.data == "synthetic-sar" else digits_lt.CLASS_NAMES)
+    return [f"class {i}" for i in range(NUM_CLASSES)]
+
+
+def load_data(settings) -> DataBundle:
+    """The train/val/test chips of `settings.data` (a built-in name or a path), with their transforms."""
+    notes = []
+    if settings.data in BUILT_IN:
+        root = built_in_root(settings)
+    else:
+        root = resolve_path(settings.data)
+        if not root.exists():
+            raise DataError(f"data {settings.data!r} is neither a built-in data set ({', '.join(BUILT_IN)}) nor an existing "
+                            f"path ({root} does not exist); expected a folder with train/<0..9>/ image folders or train.csv")
+    splits = scan(root, notes, settings.modality)
+    rng = np.random.default_rng(settings.data_seed)
+    if "test" not in splits:
+        splits["test"], splits["train"] = _hold_out(splits["train"], settings.test_per_class, rng)
+        notes.append(f"no test split in {root}: held out {len(splits['test'])} class-balanced training images")
+    if "val" not in splits:
+        splits["val"], splits["train"] = _hold_out(splits["train"], settings.val_per_class, rng)
+        notes.append(f"no val split in {root}: held out {len(splits['val'])} class-balanced training images")
+    # All splits are decoded in one pass, so a conversion or size warning is said once, with one count.
+    order = ("train", "val", "test")
+    chips = decode([pair for s in order for pair in splits[s]], settings.image_size, notes, desc="images")
+    sets, start = {}, 0
+    for s in order:
+        end = start + len(splits[s])
+        sets[s] = ChipSet(chips.images[start:end], chips.targets[start:end], chips.paths[start:end])
+        start = end
+    pixels = sets["train"].images.float().div_(255)
+    mean, std = float(pixels.mean()), float(pixels.std()) or 1.0
+    hflip = flip_keeps_label(settings.data)
+    return DataBundle(name=settings.data, root=root, class_names=class_names(settings), mean=mean, std=std, notes=notes,
+                      hflip=hflip,
+                      train=sets["train"].with_transform(train_transform(settings.image_size, mean, std, hflip)),
+                      val=sets["val"].with_transform(eval_transform(mean, std)),
+                      test=sets["test"].with_transform(eval_transform(mean, std)))

@@ -1,0 +1,127 @@
+"""Finding the labeled chips of a data path, checked, before any of them is decoded.
+
+Accepted layouts (for a path given as `data`):
+  <root>/train/<0..9>/*.png            class-numbered folders (torchvision ImageFolder style),
+  <root>/val/<0..9>/..., <root>/test/<0..9>/...   optional; if missing, data.py holds class-balanced
+                                        val/test splits out of train;
+  or <root>/train.csv (and val.csv, test.csv) with columns `path,label` (paths relative to the CSV);
+  or the MAVOC archive as downloaded (root, or train_images/ itself): see helpers/datasets/archive.py, which
+  also keeps one sensor (`modality`, by the SAR_/EO_ file prefix).
+Files that are not images (by extension) are skipped with one counted warning; a wrong layout is a
+DataError that names the problem and the expected form.
+"""
+from __future__ import annotations
+
+import csv
+import warnings
+from pathlib import Path
+
+from torchvision import datasets
+
+from . import archive
+
+NUM_CLASSES = 10
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the problem and the expected form."""
+
+
+def _class_of(folder: Path) -> int:
+    if not (folder.name.isdigit() and 0 <= int(folder.name) < NUM_CLASSES):
+        raise DataError(f"class folder {folder} is not a class number 0-9; expected folders named 0, 1, ..., 9")
+    return int(folder.name)
+
+
+def _scan_folder(split_dir: Path, modality: str, skipped: list, other: list) -> list[tuple[Path, int]]:
+    """(path, label) pairs of a class-numbered folder tree, checked.
+
+    Non-image files (by extension) are collected in `skipped`, the other sensor's chips in `other`
+    (`scan` reports both once); hidden files such as .DS_Store are ignored silently.
+    """
+    class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise DataError(f"no class folders in {split_dir}; expected sub-folders named 0..9 holding image chips")
+    classes = {d.name: _class_of(d) for d in class_dirs}
+    # torchvision's ImageFolder lists the files; class indices are the folder *numbers*, not sort order.
+    finder = type("NumberedFolder", (datasets.ImageFolder,), {"find_classes": staticmethod(lambda d: (list(classes), classes))})
+
+    def is_image(p: str) -> bool:
+        if Path(p).name.startswith("."):
+            return False
+        kind = archive.classify(Path(p).name, modality)   # the other sensor's chips are never decoded
+        if kind == "other modality":
+            other.append(p)
+        elif kind == "non-image":
+            skipped.append(p)
+        return kind == "kept"
+
+    samples = finder(str(split_dir), loader=lambda p: p, allow_empty=True, is_valid_file=is_image).samples
+    found = {label for _, label in samples}
+    for name, label in classes.items():
+        if label not in found:
+            raise DataError(f"class folder {split_dir / name} holds no images; expected image chips (.png, .jpg, .tif ...)")
+    return [(Path(p), label) for p, label in samples]
+
+
+def _scan_csv(csv_path: Path, modality: str, other: list) -> list[tuple[Path, int]]:
+    """(path, label) pairs of a `path,label` CSV, checked; the other sensor's chips go to `other`."""
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:   # -sig: a spreadsheet's byte-order mark
+            reader = csv.DictReader(f)
+            columns = [c.strip() for c in reader.fieldnames or []]
+            if not {"path", "label"} <= set(columns):
+                raise DataError(f"{csv_path} has columns {columns}; expected a header with columns 'path,label'")
+            reader.fieldnames = columns
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"cannot read {csv_path} as CSV ({e}); expected a UTF-8 text file with a header 'path,label'") from None
+    pairs = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            label = int(row["label"])
+        except (TypeError, ValueError):
+            label = -1
+        if not 0 <= label < NUM_CLASSES:
+            raise DataError(f"{csv_path} line {line}: label {row['label']!r} is not a class number 0-9")
+        path = (csv_path.parent / (row["path"] or "").strip()).resolve()
+        if not path.is_file():
+            raise DataError(f"{csv_path} line {line}: image {row['path']!r} does not exist (paths are relative to the CSV)")
+        if archive.classify(path.name, modality) == "other modality":
+            other.append(path)
+            continue
+        pairs.append((path, label))
+    if not pairs:
+        raise DataError(f"{csv_path} lists no images; expected rows of 'path,label'")
+    return pairs
+
+
+def scan(root: Path, notes: list, modality: str = "sar") -> dict[str, list[tuple[Path, int]]]:
+    """The labeled splits of a data path (course layout, MAVOC archive or CSV), chips of `modality` only.
+
+    Raises DataError with the expected layout when it is wrong.  Prediction sets (valid_images/,
+    test_images/) are not training data and are not listed: see archive.detect / archive.inventory.
+    """
+    try:
+        layout = archive.detect(Path(root))
+        archive.check_modality(modality)
+    except archive.ArchiveError as e:
+        raise DataError(str(e)) from None
+    root = layout.root
+    splits, skipped, other = {}, [], []
+    for split, where in layout.splits.items():
+        splits[split] = (_scan_folder(where, modality, skipped, other) if where.is_dir()
+                         else _scan_csv(where, modality, other))
+    if other:   # the other sensor: left out by name, never opened
+        notes.append(f"left out {len(other)} chip(s) of the other sensor (modality is {modality!r}; "
+                     f"e.g. {Path(other[0]).name})")
+    if skipped:   # one warning for the whole data folder
+        notes.append(f"skipped {len(skipped)} non-image file(s) in {root} (e.g. {Path(skipped[0]).relative_to(root)})")
+        warnings.warn(notes[-1], stacklevel=2)
+    if "train" not in splits:
+        raise DataError(f"no train/ folder or train.csv in {root}; expected {root}/train/<0..9>/*.png "
+                        f"(class-numbered folders) or {root}/train.csv with columns path,label")
+    missing = sorted(set(range(NUM_CLASSES)) - {label for _, label in splits["train"]})
+    if missing:
+        raise DataError(f"classes {missing} have no training images in {root}; all ten classes 0-9 are needed")
+    return splits

@@ -1,0 +1,157 @@
+"""The multi-seed comparison behind one command: every method, several seeds, mean +- std.
+
+    python -m helpers.compare --profile quick --data synthetic-sar            # seeds from the profile
+    python -m helpers.compare --profile quick --data digits-lt --seeds 0 1 2
+    python -m helpers.compare --profile quick --data digits-lt -p budget_scale 2 --seeds 0 1 --no-ablations
+
+Each seed is a run folder runs/<name>/seed<k>/ (same layout as the course's), so an interrupted
+comparison continues where it stopped when the same command is run again; --overwrite starts afresh.
+The folder is named after the profile, the data, the budget and a non-default input size (`folder_name`),
+so two data sets never share one. Writes per_seed.csv, comparison.csv, tta_gains.csv and comparison.md there.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from ..publishing import cli
+from ..settings import config
+from ..method import runs
+from . import experiments, verdicts
+from ..datasets.data import BUILT_IN, load_data
+from ..settings.paths import resolve_path
+
+
+def data_label(data: str) -> str:
+    """A built-in name as is; a path as its folder name plus a short hash of the full path."""
+    if data in BUILT_IN:
+        return data
+    path = resolve_path(data)
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", path.name or "data").strip("-") or "data"
+    return f"{stem}-{hashlib.sha1(str(path).encode()).hexdigest()[:6]}"
+
+
+def folder_name(profile: str, data: str, budget_scale: float = 1.0, image_size: int | None = None) -> str:
+    """compare-<profile>-<data>[-x<budget>][-<size>px]; the size only when it is not the profile's own."""
+    scale = "" if budget_scale == 1 else f"-x{budget_scale:g}"
+    size = "" if image_size in (None, config.resolve(profile).image_size) else f"-{image_size}px"
+    return f"compare-{profile}-{data_label(data)}{scale}{size}"
+
+
+def folder(profile: str, data: str, budget_scale: float = 1.0, image_size: int | None = None) -> Path:
+    return resolve_path(Path("runs") / folder_name(profile, data, budget_scale, image_size))
+
+
+def percent(m, s=None) -> str:
+    """A mean (and std, when there is one) of fractions as "12.3 ± 4.5", in percent; "–" for no value."""
+    if m is None or (isinstance(m, float) and math.isnan(m)):
+        return "–"
+    return f"{100 * m:.1f}" + ("" if s is None or math.isnan(s) else f" ± {100 * s:.1f}")
+
+
+def _pct(r, col: str) -> str:
+    return percent(r.get(f"{col}_mean"), r.get(f"{col}_std"))
+
+
+def method_pivot(long: pd.DataFrame, column: str, label) -> list[str]:
+    """Markdown rows of a method x `column` table of balanced top-1 "mean ± std" cells, under-trained marked.
+
+    `long` has one row per (method, column value) with balanced_top1_mean/_std and under_trained;
+    `label` turns a column value into its header ("2x", "24 px")."""
+    cells = [percent(m, s) + (" (under-trained)" if u else "")
+             for m, s, u in zip(long["balanced_top1_mean"], long["balanced_top1_std"], long["under_trained"])]
+    wide = long.assign(cell=cells).pivot(index="method", columns=column, values="cell")
+    wide = wide.reindex(long["method"].unique())
+    lines = ["| method | " + " | ".join(label(c) for c in wide.columns) + " |", "|---" * (len(wide.columns) + 1) + "|"]
+    return lines + [f"| {m} | " + " | ".join(str(v) for v in r) + " |" for m, r in wide.iterrows()]
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """The comparison as a Markdown table; under-trained methods are marked and never a verdict's basis."""
+    lines = ["| method | balanced top-1 % (mean ± std) | many / medium / few-shot % | val balanced top-1 % | seeds "
+             "| full-model steps | classifier-only steps | image-passes | train time (s) | note |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        note = [r.get("budget_note") if isinstance(r.get("budget_note"), str) else ""]   # NaN when read from a CSV
+        if r["under_trained"]:
+            note.append(f"**under-trained** (val under {100 * experiments.UNDER_TRAINED:.0f}%)")
+        elif r.get("seeds_under_trained", 0):
+            note.append(f"{int(r['seeds_under_trained'])} seed(s) under-trained")
+        lines.append(f"| {r['method']} | {_pct(r, 'balanced_top1')} "
+                     f"| {_pct(r, 'many_shot')} / {_pct(r, 'medium_shot')} / {_pct(r, 'few_shot')} "
+                     f"| {_pct(r, 'val_balanced_top1')} | {int(r['seeds'])} | {r['full_steps_mean']:,.0f} "
+                     f"| {r['classifier_steps_mean']:,.0f} | {r['image_passes_mean']:,.0f} | {r['train_seconds_mean']:.0f} "
+                     f"| {'; '.join(n for n in note if n)} |")
+    return "\n".join(lines) + "\n"
+
+
+def gains_markdown(gains: pd.DataFrame) -> str:
+    lines = ["| TTA | gain over TTA off, balanced top-1 pp (mean ± std) | seeds |", "|---|---|---|"]
+    for _, r in gains.iterrows():
+        lines.append(f"| {r['tta']} | {100 * r['gain_mean']:+.1f} ± {100 * r['gain_std']:.1f} | {int(r['seeds'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def run(profile: str, data: str, seeds, name: str | None, overwrite: bool, overrides: dict,
+        ablations: bool = True, progress: bool = True) -> pd.DataFrame:
+    settings = config.resolve(profile, data=data, **overrides)
+    seeds = list(seeds or settings.seeds)
+    default = folder_name(profile, data, settings.budget_scale, settings.image_size)
+    root = resolve_path(name if name and "/" in name else Path("runs") / (name or default))
+    if overwrite and root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    methods = experiments.method_names(("method", "tta", "ablation") if ablations else ("method",))
+    rows, t0 = [], time.time()
+    earlier = pd.read_csv(root / "per_seed.csv") if (root / "per_seed.csv").is_file() else None
+    for k, seed in enumerate(seeds, 1):
+        print(f"== seed {seed} ({k}/{len(seeds)}), {time.time() - t0:.0f} s so far", flush=True)
+        run_dir, s = runs.open_run(root / f"seed{seed}", profile, data=data, seed=seed, **overrides)
+        bundle = load_data(s)
+        experiments.train_all(bundle, s, run_dir, progress=progress, ablations=ablations)
+        table = experiments.evaluate_methods(bundle, s, run_dir, methods)
+        table.insert(1, "seed", seed)
+        rows.append(table)
+        per_seed = pd.concat(rows)
+        # an interrupted re-run keeps the earlier rows of the seeds it has not reached yet
+        pending = [] if earlier is None else [earlier[earlier["seed"].isin(seeds[k:])]]
+        pd.concat([per_seed, *pending]).to_csv(root / "per_seed.csv", index=False)
+    summary = experiments.aggregate(per_seed)
+    summary.to_csv(root / "comparison.csv", index=False)
+    gains = experiments.tta_gains(per_seed)
+    gains.to_csv(root / "tta_gains.csv", index=False)
+    verdict = verdicts.claim1(summary)
+    text = (f"# {data}, profile {profile}, budget x{settings.budget_scale:g}, seeds {list(seeds)}\n\n"
+            + markdown(summary) + ("\n" + gains_markdown(gains) if len(gains) else "")
+            + f"\nClaim (1): {verdicts.sentence(verdict)}\n"
+            + f"\nWall time of this command: {time.time() - t0:.0f} s.\n")
+    (root / "comparison.md").write_text(text)
+    print(text)
+    print(f"written {root / 'comparison.csv'} and {root / 'comparison.md'} ({time.time() - t0:.0f} s)")
+    return summary
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", default="quick")
+    p.add_argument("--data", default="synthetic-sar", help="synthetic-sar, digits-lt, or a path to MAVOC-style folders")
+    p.add_argument("--seeds", type=int, nargs="+")
+    p.add_argument("--name", help="run folder under runs/ (default compare-<profile>-<data>[-x<budget>][-<size>px])")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-ablations", action="store_true", help="methods only (the budget sweep)")
+    p.add_argument("-p", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"), help="override a setting")
+    a = p.parse_args(argv)
+    return cli.guarded(lambda: run(a.profile, a.data, a.seeds, a.name, a.overwrite, dict(a.p),
+                                   ablations=not a.no_ablations))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Baselines, ablations and TTA variants on one backbone, data, augmentation and input size, at matched budgets.
+
+Every method is a path through stage folders of one run folder (shared stages are trained once);
+`helpers.method.budget.matched` gives each folder its optimizer steps, so that every path spends the same
+full-model steps and the same classifier-only steps as the three-stage path:
+  plain CE       one stage on the long-tailed set, the three-stage path's full-model steps;
+  cRT, tau-norm, LWS   Kang et al.'s decoupled two-stage methods on the plain-CE backbone (helpers.evidence.rebalancing);
+  LDAM-DRW       LDAM loss with deferred re-weighting (Cao et al., NeurIPS 2019), DRW after a share of the steps;
+  three-stage    stage 1 -> 2 -> 3a -> 3b (the seed's method), with the run's TTA;
+  TTA variants   TTA off, and the 12-view rotation family (outside the training augmentation);
+  ablations      a stage removed, its steps given to the stage next to it (the table says which).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..method import metrics, predictions, stages
+from . import rebalancing
+from ..method.checkpoints import checkpoint_path, load_checkpoint, load_stage_model
+from ..method.losses import LDAMLoss
+from ..method.model import ShakeShakeNet
+from ..method.training import train_stage, warmup_steps
+
+THREE = ["stage1", "stage2", "stage3a", "stage3b"]
+# method -> path of stage folders, TTA (views None = the run's `tta_views`; family), kind, post-hoc step
+METHODS = {
+    "plain CE": dict(path=["plain"], kind="method"),
+    "cRT": dict(path=["plain", "crt"], kind="method"),
+    "tau-norm": dict(path=["plain"], kind="method", post="tau"),
+    "LWS": dict(path=["plain", "lws"], kind="method"),
+    "LDAM-DRW": dict(path=["ldam_drw"], kind="method"),
+    "three-stage": dict(path=THREE, kind="method"),
+    "three-stage, TTA off": dict(path=THREE, kind="tta", views=1),
+    "three-stage, 12-view rotation TTA": dict(path=THREE, kind="tta", family="rotation"),
+    "w/o stage 2": dict(path=["stage1", "stage3a_from1", "stage3b_from1"], kind="ablation"),
+    "w/o 3a": dict(path=["stage1", "stage2_plus3a", "stage3b_from2plus"], kind="ablation"),
+    "w/o 3b": dict(path=["stage1", "stage2", "stage3a_plus3b"], kind="ablation"),
+}
+TWO_STAGE = ["cRT", "tau-norm", "LWS"]          # the "two-stage methods" of the fact sheet's claim
+UNDER_TRAINED = 0.2                            # validation balanced top-1 under twice chance (10 classes)
+
+
+def method_names(kinds=("method", "tta", "ablation")) -> list[str]:
+    return [m for m, spec in METHODS.items() if spec["kind"] in kinds]
+
+
+def train_plain(bundle, settings, run_dir, progress=True):
+    model = ShakeShakeNet(in_channels=1, num_classes=10)
+    train_stage(model, bundle.train, stage="plain", run_dir=run_dir, settings=settings,
+                steps=stages.steps_of(bundle, settings, "plain"), lr=settings.stage1_lr, val_set=bundle.val,
+                progress=progress)
+    return model
+
+
+def train_ldam_drw(bundle, settings, run_dir, progress=True):
+    counts = bundle.class_counts("train")
+    model = ShakeShakeNet(in_channels=1, num_classes=10, normed_classifier=True)
+    loss = LDAMLoss(counts, settings.ldam_max_margin, settings.ldam_scale)
+    steps = stages.steps_of(bundle, settings, "ldam_drw")
+    warmup = warmup_steps(settings, steps)
+    switch = lambda step, total: loss.set_step(step, total, counts, settings.drw_start_fraction, settings.drw_beta, warmup)
+    train_stage(model, bundle.train, stage="ldam_drw", run_dir=run_dir, settings=settings, steps=steps,
+                lr=settings.stage1_lr, loss_fn=loss, on_step=switch, val_set=bundle.val, progress=progress)
+    return model
+
+
+def train_decoupled(bundle, settings, run_dir, progress=True):
+    """cRT and LWS on the plain-CE backbone (tau-norm needs no training)."""
+    rebalancing.train_crt(bundle, settings, run_dir, stages.steps_of(bundle, settings, "crt"), progress)
+    rebalancing.train_lws(bundle, settings, run_dir, stages.steps_of(bundle, settings, "lws"), progress)
+
+
+def train_ablations(bundle, settings, run_dir, progress=True):
+    """The three-stage method with a stage taken out and its steps given to its neighbour."""
+    stages.stage3a(bundle, settings, run_dir, source="stage1", stage="stage3a_from1", progress=progress)
+    stages.stage3b(bundle, settings, run_dir, source="stage3a_from1", stage="stage3b_from1", progress=progress)
+    stages.stage2(bundle, settings, run_dir, source="stage1", stage="stage2_plus3a", progress=progress)
+    stages.stage3b(bundle, settings, run_dir, source="stage2_plus3a", stage="stage3b_from2plus", progress=progress)
+    stages.stage3a(bundle, settings, run_dir, source="stage2", stage="stage3a_plus3b", progress=progress)
+
+
+def train_three_stage(bundle, settings, run_dir, progress=True):
+    for step in (stages.stage1, stages.stage2, stages.stage3a, stages.stage3b):
+        step(bundle, settings, run_dir, progress=progress)
+
+
+def train_all(bundle, settings, run_dir, progress=True, ablations=True):
+    """Everything the comparison table needs, resuming whatever is already in `run_dir`."""
+    train_three_stage(bundle, settings, run_dir, progress)
+    train_plain(bundle, settings, run_dir, progress)
+    train_decoupled(bundle, settings, run_dir, progress)
+    train_ldam_drw(bundle, settings, run_dir, progress)
+    if ablations:
+        train_ablations(bundle, settings, run_dir, progress)
+
+
+def stage_cost(run_dir, stage: str) -> dict:
+    """What a finished stage folder spent: full-model and classifier-only steps, image-passes, seconds.
+
+    Read from the stage's metrics.csv, which train_stage writes beside every checkpoint with the same
+    rows (the checkpoint, with its optimizer state, is 15-30 MB to load for a few numbers)."""
+    path = checkpoint_path(run_dir, stage)
+    table = path.parent / "metrics.csv"
+    rows = pd.read_csv(table).to_dict("records") if table.is_file() else load_checkpoint(path)["metrics"]
+    steps = sum(r["steps"] for r in rows)
+    classifier = rows[0].get("trainable") == "classifier"
+    return {"full_steps": 0 if classifier else steps, "classifier_steps": steps if classifier else 0,
+            "image_passes": sum(r["images"] for r in rows), "train_seconds": sum(r["seconds"] for r in rows)}
+
+
+def path_cost(run_dir, path) -> dict:
+    costs = [stage_cost(run_dir, st) for st in path]
+    return {k: sum(c[k] for c in costs) for k in costs[0]}
+
+
+def final_model(run_dir, stage: str):
+    """The finished model of a stage folder, built from the architecture its checkpoint records."""
+    return load_stage_model(run_dir, stage)
+
+
+def _probabilities(bundle, settings, run_dir, spec, cache: dict):
+    """(val, test) class probabilities of a method, 10-way; cached per (final stage, views, family, post)."""
+    k = spec.get("views") or settings.tta_views
+    family = spec.get("family", "levels")
+    key = (spec["path"][-1], k, family, spec.get("post"))
+    if key not in cache:
+        if spec.get("post") == "tau":
+            val, test, tau, _ = rebalancing.tau_norm_predictions(bundle, settings, run_dir, k, family)
+            cache[key] = (val, test, {"tau": tau})
+        else:
+            stage = spec["path"][-1]
+            run = lambda ds: predictions.probabilities(run_dir, stage, ds, settings, k, family, bundle.hflip)
+            cache[key] = (run(bundle.val), run(bundle.test), {})
+    return (*cache[key], k, family)
+
+
+def evaluate_methods(bundle, settings, run_dir, methods=None) -> pd.DataFrame:
+    """One row per method: test and validation balanced top-1, shot groups, uniformity, steps and cost."""
+    rows, cache = [], {}
+    y_val, y_test = bundle.val.targets.numpy(), bundle.test.targets.numpy()
+    counts = bundle.class_counts("train")
+    plan = stages.plan(bundle, settings)
+    for name in methods or list(METHODS):
+        spec = METHODS[name]
+        val, test, extra, k, family = _probabilities(bundle, settings, run_dir, spec, cache)
+        s = metrics.summary(y_test, test.argmax(1).numpy())
+        v = metrics.summary(y_val, val.argmax(1).numpy())["balanced_top1"]
+        gets = [f"{plan[st]['made_of'][0]} gets {plan[st]['gets']}'s steps" for st in spec["path"] if plan[st]["gets"]]
+        rows.append({"method": name, "kind": spec["kind"], "balanced_top1": s["balanced_top1"], "top1": s["top1"],
+                     "val_balanced_top1": v, "under_trained": bool(v < UNDER_TRAINED),
+                     **{f"{g}_shot": a for g, a in metrics.shot_groups(s["per_class"], counts).items()},
+                     "distance_from_uniform": s["distance_from_uniform"], "tta_views": k, "tta_family": family,
+                     **path_cost(run_dir, spec["path"]), "budget_note": "; ".join(gets), **extra,
+                     **{f"acc_class{c}": a for c, a in enumerate(s["per_class"])},
+                     **{f"share_class{c}": p for c, p in enumerate(s["predicted_share"])}})
+    return pd.DataFrame(rows)
+
+
+def aggregate(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over seeds of every numeric column, one row per method (order kept).
+
+    `under_trained` becomes the number of seeds under twice chance on validation, and the method is
+    marked under-trained when its mean validation balanced top-1 is.
+    """
+    order = list(dict.fromkeys(per_seed["method"]))
+    table = per_seed.assign(under_trained=per_seed["under_trained"].astype(int))
+    numeric = table.drop(columns=["method", "seed"], errors="ignore").select_dtypes("number").columns
+    g = table.groupby("method", sort=False)
+    out = g[list(numeric)].mean().add_suffix("_mean").join(g[list(numeric)].std(ddof=1).add_suffix("_std"))
+    out = out.join(g.size().rename("seeds")).join(g["under_trained"].sum().rename("seeds_under_trained"))
+    for col in ("kind", "budget_note", "tta_family"):
+        if col in table.columns:
+            out = out.join(g[col].first())
+    out["under_trained"] = out["val_balanced_top1_mean"] < UNDER_TRAINED
+    return out.loc[order].reset_index()
+
+
+def tta_gains(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Per TTA variant, the gain over TTA off in balanced top-1, mean ± std over seeds."""
+    wide = per_seed.pivot_table(index="seed", columns="method", values="balanced_top1")
+    off = "three-stage, TTA off"
+    rows = []
+    for name in ("three-stage", "three-stage, 12-view rotation TTA"):
+        if name in wide and off in wide:
+            gain = (wide[name] - wide[off]).to_numpy()
+            rows.append({"tta": name, "gain_mean": float(gain.mean()),
+                         "gain_std": float(gain.std(ddof=1)) if len(gain) > 1 else float("nan"), "seeds": len(gain)})
+    return pd.DataFrame(rows)
+
+
+def best_two_stage(table: pd.DataFrame, column: str = "val_balanced_top1_mean") -> str:
+    """The two-stage method with the best *validation* score (never chosen on test)."""
+    two = table[table["method"].isin(TWO_STAGE)]
+    return str(two.loc[two[column].idxmax(), "method"])
+
+
+def pooled_gap(a_mean, a_std, b_mean, b_std) -> tuple[float, float]:
+    """(a - b, the gap in pooled standard deviations sqrt((sa^2 + sb^2) / 2); NaN where std is unknown)."""
+    sd = float(np.sqrt((a_std ** 2 + b_std ** 2) / 2))
+    gap = float(a_mean - b_mean)
+    return gap, gap / sd if sd > 0 else float("nan")

@@ -1,0 +1,66 @@
+"""Kang et al.'s decoupled two-stage methods (ICLR 2020), on the plain-CE backbone as the paper defines them.
+
+The representation is the plain cross-entropy model trained with the full budget; only the
+classifier is re-balanced:
+* cRT: a freshly initialised classifier re-trained with class-balanced sampling, backbone frozen;
+* tau-normalisation: no training; each class's weight vector w_c becomes w_c / ||w_c||^tau (the bias
+  is dropped, as in the authors' code), tau chosen on the *validation* set, never on test;
+* LWS: the trained classifier kept, a learned scale f_c per class logit, class-balanced sampling.
+cRT and LWS get the same classifier-only budget as the three-stage path's stage 3b.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..method import metrics, predictions
+from ..method.checkpoints import load_stage_model
+from ..method.training import train_stage
+
+TAU_GRID = tuple(round(0.1 * i, 1) for i in range(21))     # 0.0, 0.1, ..., 2.0
+
+
+def train_crt(bundle, settings, run_dir, steps: int, progress=True):
+    model = load_stage_model(run_dir, "plain", num_classes=10, normed_classifier=False, weight_scaling=False)
+    model.reset_classifier()
+    train_stage(model, bundle.train, stage="crt", run_dir=run_dir, settings=settings, steps=steps,
+                lr=settings.stage3b_lr, trainable="classifier", balanced=True, val_set=bundle.val, progress=progress)
+    return model
+
+
+def train_lws(bundle, settings, run_dir, steps: int, progress=True):
+    model = load_stage_model(run_dir, "plain", num_classes=10, normed_classifier=False, weight_scaling=False)
+    scales = model.add_weight_scaling()
+    train_stage(model, bundle.train, stage="lws", run_dir=run_dir, settings=settings, steps=steps,
+                lr=settings.stage3b_lr, trainable="classifier", balanced=True, params=scales, val_set=bundle.val,
+                progress=progress)
+    return model
+
+
+def tau_normalise(weight: torch.Tensor, tau: float) -> torch.Tensor:
+    """w_c / ||w_c||_2^tau for every class row c."""
+    return weight / weight.norm(dim=1, keepdim=True).pow(tau)
+
+
+def tau_probabilities(view_feats: torch.Tensor, weight: torch.Tensor, tau: float) -> torch.Tensor:
+    """Softmax of the tau-normalised (bias-free) classifier, averaged over the TTA views (views x N x D)."""
+    return F.softmax(view_feats @ tau_normalise(weight, tau).T, dim=-1).mean(0)
+
+
+def choose_tau(val_feats: torch.Tensor, val_labels, weight: torch.Tensor, grid=TAU_GRID) -> tuple[float, dict]:
+    """The tau of `grid` with the best validation balanced top-1 (the smallest such tau on a tie)."""
+    scores = {tau: metrics.summary(val_labels, tau_probabilities(val_feats, weight, tau).argmax(1).numpy())["balanced_top1"]
+              for tau in grid}
+    best = max(scores.values())
+    return min(t for t, v in scores.items() if v == best), scores
+
+
+def tau_norm_predictions(bundle, settings, run_dir, k: int, family: str = "levels"):
+    """(val probabilities, test probabilities, chosen tau, validation score per tau) of tau-normalisation."""
+    model = load_stage_model(run_dir, "plain", num_classes=10, normed_classifier=False, weight_scaling=False)
+    weight = model.fc.weight.detach().float().cpu()
+    views = lambda ds: predictions.view_features(run_dir, "plain", ds, settings, k, family, bundle.hflip)
+    val = views(bundle.val)
+    tau, scores = choose_tau(val, bundle.val.targets.numpy(), weight)
+    test = views(bundle.test)
+    return tau_probabilities(val, weight, tau), tau_probabilities(test, weight, tau), tau, scores

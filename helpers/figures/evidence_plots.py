@@ -1,0 +1,70 @@
+"""The evidence figures: methods side by side (one seed or mean ± std over seeds) and accuracy
+against the training budget. Same look as every figure of the course (`helpers.figures.plotting`)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .plotting import SERIES_COLOURS, save_show
+
+THREE_STAGE_COLOUR = "#2ca02c"
+
+
+def method_bars(table, run_dir, name: str, value="balanced_top1", error=None, title="Balanced top-1 by method",
+                xlabel="balanced top-1 on the test set", highlight="three-stage"):
+    """Horizontal bars, one per method (`table['method']`), optional error bars from column `error`."""
+    t = table.reset_index(drop=True)
+    y = np.arange(len(t))[::-1]
+    colours = [THREE_STAGE_COLOUR if m == highlight else ("#1f77b4" if "three-stage" in m else "#7f7f7f") for m in t["method"]]
+    err = t[error].fillna(0).to_numpy() if error else None
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(t) + 1.4))
+    bars = ax.barh(y, t[value], xerr=err, color=colours, capsize=4, error_kw={"elinewidth": 1})
+    labels = [f"{v:.3f}" + (f" ± {e:.3f}" if err is not None else "") for v, e in zip(t[value], err if err is not None else t[value])]
+    ax.bar_label(bars, labels=labels, fontsize=8, padding=6)
+    ax.axvline(0.1, color="black", lw=0.8, ls=":", label="chance")
+    ax.set_yticks(y, t["method"])
+    ax.set_xlim(0, min(1.15, max(0.2, float((t[value] + (err if err is not None else 0)).max()) * 1.25)))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("method")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    return save_show(fig, run_dir, name)
+
+
+def budget_sweep(table, run_dir, name="budget_sweep", title="Balanced top-1 against the training budget"):
+    """Accuracy vs full-model optimizer steps, one line per method, error bars = std over seeds.
+
+    `table`: rows of (method, budget_scale, full_steps_mean, balanced_top1_mean, balanced_top1_std, seeds, under_trained).
+    The methods are dodged a little along x so that their error bars do not hide each other; the
+    y axis spans the data (chance is drawn only when it is near), so that gaps of a point show.
+    """
+    methods = list(dict.fromkeys(table["method"]))
+    others = [c for c in SERIES_COLOURS if c != THREE_STAGE_COLOUR]
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    for i, method in enumerate(methods):
+        rows = table[table["method"] == method].sort_values("full_steps_mean")
+        colour = THREE_STAGE_COLOUR if method == "three-stage" else others[i % len(others)]
+        x = rows["full_steps_mean"] * 2 ** (0.04 * (i - (len(methods) - 1) / 2))
+        ax.errorbar(x, rows["balanced_top1_mean"], yerr=rows["balanced_top1_std"].fillna(0), marker="o", capsize=3,
+                    color=colour, lw=2.4 if method == "three-stage" else 1.2, label=method,
+                    zorder=4 if method == "three-stage" else 3)
+        under = rows["under_trained"].astype(bool).to_numpy()
+        ax.scatter(x[under], rows["balanced_top1_mean"][under], marker="x", s=80, color="black", zorder=5)
+    lo = float((table["balanced_top1_mean"] - table["balanced_top1_std"].fillna(0)).min())
+    hi = float((table["balanced_top1_mean"] + table["balanced_top1_std"].fillna(0)).max())
+    pad = max(0.01, 0.08 * (hi - lo))
+    if lo - pad < 0.2:
+        ax.axhline(0.1, color="black", lw=0.8, ls=":", label="chance")
+        lo = min(lo, 0.1)
+    ax.set_ylim(max(0.0, lo - pad), min(1.0, hi + pad))
+    if table["under_trained"].astype(bool).any():
+        ax.scatter([], [], marker="x", s=80, color="black", label="under-trained")
+    ax.set_xscale("log", base=2)
+    ax.minorticks_off()
+    scales = table.drop_duplicates("budget_scale").sort_values("full_steps_mean")
+    ax.set_xticks(scales["full_steps_mean"], [f"{s:g}x\n{f:,.0f}" for s, f in zip(scales["budget_scale"], scales["full_steps_mean"])])
+    ax.set_xlabel("budget: full-model optimizer steps (classifier-only steps scale alike)")
+    ax.set_ylabel("balanced top-1 (test), mean ± std")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return save_show(fig, run_dir, name)
