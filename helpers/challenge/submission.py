@@ -191,14 +191,37 @@ def write_submission(results: pd.DataFrame, probabilities: pd.DataFrame, folder)
 
 
 # ---------------------------------------------------------------- which chips, when none are given
-def default_images(settings, run_dir, bundle=None) -> Path:
-    """The archive's test_images/ if the run's data is an archive, else a demo folder written from the test split."""
+def prediction_sets(settings, run_dir, bundle=None) -> dict:
+    """Every set of chips to predict, name -> flat folder: the data's own prediction sets (test_images/,
+    then valid_images/), or, on built-in data only, a demo folder written from the test split."""
     from ..datasets.data import BUILT_IN
     if settings.data not in BUILT_IN:
         layout = archive.detect(resolve_path(settings.data))
-        if "test_images" in layout.prediction_sets:
-            return layout.prediction_sets["test_images"]
-    return demo_chips(run_dir, settings, bundle)
+        found = layout.prediction_sets
+        ordered = {n: found[n] for n in ("test_images", "valid_images") if n in found}
+        if ordered:
+            return ordered
+    return {"demo": demo_chips(run_dir, settings, bundle)}
+
+
+def default_images(settings, run_dir, bundle=None) -> Path:
+    """The first of `prediction_sets`: the archive's test_images/ (else valid_images/), or the demo folder."""
+    return next(iter(prediction_sets(settings, run_dir, bundle).values()))
+
+
+def predict_every_set(run_dir, settings, bundle, done=None) -> pd.DataFrame:
+    """A submission for each of the data's prediction sets: the first in <run>/submission/ (as `done`,
+    the notebook's own prediction, when given), the others in <run>/submission/<set>/. One row per set."""
+    rows = []
+    for i, (name, folder) in enumerate(prediction_sets(settings, run_dir, bundle).items()):
+        if i == 0 and done is not None:
+            p = done
+        else:
+            p = predict_folder(run_dir, folder, out=None if i == 0 else Path(run_dir) / "submission" / name,
+                               device=settings.device, bundle=bundle)
+        rows.append({"set": name, "folder": str(folder), "chips": len(p.results),
+                     "results.csv": str(p.files["results.csv"]), "distance_from_uniform": p.distance_from_uniform})
+    return pd.DataFrame(rows)
 
 
 def demo_chips(run_dir, settings, bundle=None) -> Path:

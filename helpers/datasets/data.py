@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from . import archive, digits_lt, synthetic_sar
 from .augment import eval_transform, flip_keeps_label, train_transform
-from .data_files import NUM_CLASSES, DataError, scan  # noqa: F401  (DataError: callers import it from here)
+from .data_files import NUM_CLASSES, DataError, labelled_prediction_set, scan  # noqa: F401  (DataError: callers import it from here)
 from ..settings.paths import data_cache, resolve_path
 
 BUILT_IN = ("synthetic-sar", "digits-lt")
@@ -116,16 +116,45 @@ def decode(pairs, image_size: int, notes: list, desc: str = "") -> ChipSet:
     return ChipSet(images, targets, [str(p) for p, _ in pairs])
 
 
+# The hold-out rule, stated in the audit: a class gives a fifth of its chips (at most the profile's
+# per-class count) and, when that rounds to none, still one, as long as one stays in training.
+HOLD_OUT_RULE = ("each class gives a fifth of its chips, at most `{key}` ({n}), to the {split} split; a class "
+                 "whose fifth rounds to 0 still gives 1 chip if one is left in training")
+
+
+def hold_out_count(n: int, per_class: int) -> int:
+    """Chips a class of `n` gives to a held-out split: a fifth, at most `per_class`, at least 1 while 1 stays."""
+    if n < 2 or per_class <= 0:
+        return 0
+    return min(per_class, max(1, n // 5), n - 1)
+
+
 def _hold_out(pairs, per_class: int, rng) -> tuple[list, list]:
-    """Take a class-balanced split out of `pairs` (at most a fifth of any class)."""
+    """Take a class-balanced split out of `pairs` (`hold_out_count` chips of each class)."""
     held, rest = [], []
     labels = np.array([label for _, label in pairs])
     for c in range(NUM_CLASSES):
         idx = rng.permutation(np.flatnonzero(labels == c))
-        k = min(per_class, len(idx) // 5)
+        k = hold_out_count(len(idx), per_class)
         held += [pairs[i] for i in idx[:k]]
         rest += [pairs[i] for i in idx[k:]]
     return held, rest
+
+
+def unmeasured_notes(splits) -> list[str]:
+    """One line for each class that the test (or validation) split does not hold."""
+    def counts(split):
+        return np.bincount([label for _, label in splits.get(split, [])], minlength=NUM_CLASSES)
+    train, val, test = counts("train"), counts("val"), counts("test")
+    notes = []
+    for c in range(NUM_CLASSES):
+        chips = f"{train[c] + val[c] + test[c]} chip{'s' if train[c] + val[c] + test[c] != 1 else ''}"
+        if test[c] == 0:
+            where = "in training only" if val[c] == 0 else "in training and validation only"
+            notes.append(f"class {c} has {chips}: it is {where}; its accuracy is not measured")
+        elif val[c] == 0:
+            notes.append(f"class {c} has {chips}: none is left for validation; its validation accuracy is not measured")
+    return notes
 
 
 def built_in_root(settings) -> Path:
@@ -157,12 +186,19 @@ def load_data(settings) -> DataBundle:
                             f"path ({root} does not exist); expected a folder with train/<0..9>/ image folders or train.csv")
     splits = scan(root, notes, settings.modality)
     rng = np.random.default_rng(settings.data_seed)
+    if settings.test_labels:
+        if settings.data in BUILT_IN:
+            raise DataError(f"test_labels is for a data path with a flat prediction set, not the built-in {settings.data!r}")
+        labels = resolve_path(settings.test_labels)
+        name, splits["test"] = labelled_prediction_set(root, labels, settings.modality)
+        notes.append(f"test split: the {len(splits['test'])} labelled chips of {name}/ (test_labels {labels.name})")
     if "test" not in splits:
         splits["test"], splits["train"] = _hold_out(splits["train"], settings.test_per_class, rng)
         notes.append(f"no test split in {root}: held out {len(splits['test'])} class-balanced training images")
     if "val" not in splits:
         splits["val"], splits["train"] = _hold_out(splits["train"], settings.val_per_class, rng)
         notes.append(f"no val split in {root}: held out {len(splits['val'])} class-balanced training images")
+    notes += unmeasured_notes(splits)
     # All splits are decoded in one pass, so a conversion or size warning is said once, with one count.
     order = ("train", "val", "test")
     chips = decode([pair for s in order for pair in splits[s]], settings.image_size, notes, desc="images")

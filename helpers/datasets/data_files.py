@@ -125,3 +125,49 @@ def scan(root: Path, notes: list, modality: str = "sar") -> dict[str, list[tuple
     if missing:
         raise DataError(f"classes {missing} have no training images in {root}; all ten classes 0-9 are needed")
     return splits
+
+
+def labelled_prediction_set(root, labels_csv, modality: str = "sar") -> tuple[str, list[tuple[Path, int]]]:
+    """(name of the prediction set, its (path, label) pairs) for the chips `labels_csv` labels.
+
+    `labels_csv` has columns image_id,class_id; its ids must all be chips of one flat prediction set of
+    the data (valid_images/, test_images/): the set that holds them is used. A DataError names the
+    first few ids that no set holds.
+    """
+    labels_csv = Path(labels_csv)
+    try:
+        layout = archive.detect(Path(root))
+        with open(labels_csv, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            columns = [c.strip() for c in reader.fieldnames or []]
+            if not {"image_id", "class_id"} <= set(columns):
+                raise DataError(f"{labels_csv} has columns {columns}; expected a header with columns 'image_id,class_id'")
+            reader.fieldnames = columns
+            rows = [(int(r["image_id"]), int(r["class_id"])) for r in reader]
+    except DataError:
+        raise
+    except archive.ArchiveError as e:
+        raise DataError(str(e)) from None
+    except FileNotFoundError:
+        raise DataError(f"test_labels {labels_csv} does not exist; expected a CSV with columns image_id,class_id") from None
+    except (ValueError, TypeError, csv.Error):
+        raise DataError(f"{labels_csv}: every image_id and class_id must be a whole number (header image_id,class_id)") from None
+    if not rows:
+        raise DataError(f"{labels_csv} lists no chips; expected one row image_id,class_id per labelled chip")
+    bad = sorted({c for _, c in rows if not 0 <= c < NUM_CLASSES})
+    if bad:
+        raise DataError(f"{labels_csv}: class_id must be 0-9, found {bad[:5]}")
+    if not layout.prediction_sets:
+        raise DataError(f"test_labels needs a flat prediction set beside the training chips (valid_images/ or "
+                        f"test_images/ in {layout.root}); none was found")
+    ids = {}
+    for name, folder in layout.prediction_sets.items():
+        chips, _ = archive.flat_chips(folder, modality)
+        ids[name] = {archive.image_id(p): p for p in chips}
+    wanted = [i for i, _ in rows]
+    name = max(ids, key=lambda n: len(set(wanted) & set(ids[n])))
+    missing = [i for i in wanted if i not in ids[name]]
+    if missing:
+        raise DataError(f"{labels_csv}: {len(missing)} image_id(s) are not {modality} chips of {name}/ "
+                        f"(e.g. {', '.join(map(str, missing[:5]))}); every id must name a chip of one prediction set")
+    return name, [(ids[name][i], c) for i, c in rows]

@@ -148,8 +148,10 @@ def evaluate_methods(bundle, settings, run_dir, methods=None) -> pd.DataFrame:
         v = metrics.summary(y_val, val.argmax(1).numpy())["balanced_top1"]
         gets = [f"{plan[st]['made_of'][0]} gets {plan[st]['gets']}'s steps" for st in spec["path"] if plan[st]["gets"]]
         rows.append({"method": name, "kind": spec["kind"], "balanced_top1": s["balanced_top1"], "top1": s["top1"],
+                     "classes_measured": s["classes_measured"],
                      "val_balanced_top1": v, "under_trained": bool(v < UNDER_TRAINED),
                      **{f"{g}_shot": a for g, a in metrics.shot_groups(s["per_class"], counts).items()},
+                     **{f"{g}_shot_classes": n for g, n in metrics.shot_group_sizes(s["per_class"], counts).items()},
                      "distance_from_uniform": s["distance_from_uniform"], "tta_views": k, "tta_family": family,
                      **path_cost(run_dir, spec["path"]), "budget_note": "; ".join(gets), **extra,
                      **{f"acc_class{c}": a for c, a in enumerate(s["per_class"])},
@@ -169,7 +171,7 @@ def aggregate(per_seed: pd.DataFrame) -> pd.DataFrame:
     g = table.groupby("method", sort=False)
     out = g[list(numeric)].mean().add_suffix("_mean").join(g[list(numeric)].std(ddof=1).add_suffix("_std"))
     out = out.join(g.size().rename("seeds")).join(g["under_trained"].sum().rename("seeds_under_trained"))
-    for col in ("kind", "budget_note", "tta_family"):
+    for col in ("kind", "budget_note", "tta_family", "many_shot_classes", "medium_shot_classes", "few_shot_classes"):
         if col in table.columns:
             out = out.join(g[col].first())
     out["under_trained"] = out["val_balanced_top1_mean"] < UNDER_TRAINED

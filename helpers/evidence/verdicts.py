@@ -6,7 +6,8 @@ balanced top-1 means and states the gap in pooled standard deviations:
   held            three-stage ahead by at least one pooled standard deviation;
   not held        the two-stage method ahead by at least one;
   inconclusive    within one standard deviation;
-  not evidence    either side under-trained (validation balanced top-1 under twice chance), or one seed.
+  not evidence    either side under-trained (validation balanced top-1 under twice chance), one seed, or a
+                  test set that measures fewer than all 10 classes (the tail would be missing from it).
 """
 from __future__ import annotations
 
@@ -26,7 +27,10 @@ def claim1(table: pd.DataFrame) -> dict:
     a, b = t.loc["three-stage"], t.loc[rival]
     gap, sds = pooled_gap(a["balanced_top1_mean"], a["balanced_top1_std"], b["balanced_top1_mean"], b["balanced_top1_std"])
     seeds = int(min(a["seeds"], b["seeds"]))
-    if bool(a["under_trained"]) or bool(b["under_trained"]):
+    measured = int(t["classes_measured_mean"].min()) if "classes_measured_mean" in t else 10
+    if measured < 10:
+        verdict, why = "not evidence", f"the test set measures only {measured} of 10 classes"
+    elif bool(a["under_trained"]) or bool(b["under_trained"]):
         who = " and ".join(n for n, r in (("three-stage", a), (rival, b)) if bool(r["under_trained"]))
         verdict, why = "not evidence", f"{who} under-trained (validation balanced top-1 under twice chance)"
     elif seeds < 2 or math.isnan(sds):

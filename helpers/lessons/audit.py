@@ -141,3 +141,48 @@ def split_table(bundle):
     table.loc["all"] = table.sum()
     return table
 
+
+
+def split_notes(bundle, settings) -> str:
+    """The hold-out rule (when a split was held out of training) and one line per class a split lacks."""
+    from ..datasets.data import HOLD_OUT_RULE
+    lines = []
+    for split, key in (("test", "test_per_class"), ("val", "val_per_class")):
+        if any(n.startswith(f"no {split} split") for n in bundle.notes):
+            lines.append("Rule: " + HOLD_OUT_RULE.format(key=key, n=getattr(settings, key), split=split) + ".")
+    unmeasured = [n for n in bundle.notes if n.startswith("class ") and "not measured" in n]
+    lines += [f"* {n}" for n in unmeasured] or ["Every class has test chips: every class's accuracy is measured."]
+    return "\n".join(lines)
+
+
+# A gap between two methods' accuracy on one class, in points, and the confidence of the statement.
+GAP, Z95 = 0.05, 1.96
+SMALL_CLASS = 20
+
+
+def small_set_guidance(bundle) -> str:
+    """What few chips mean for every number that follows (Markdown), or a line saying there is no small class.
+
+    The standard error of an accuracy p measured on n test chips is sqrt(p(1 - p) / n), largest at
+    p = 0.5. Two methods scored on independent chips differ by more than 1.96 standard errors of the
+    difference only when n >= 2 p(1 - p) (1.96 / gap)^2; pairing the methods on the same chips (as the
+    course does) narrows this, so the count is an upper bound of what is needed.
+    """
+    import math
+    train, test = bundle.class_counts("train"), bundle.class_counts("test")
+    small = [c for c in range(len(train)) if train[c] < SMALL_CLASS]
+    if not small:
+        return f"Every class has at least {SMALL_CLASS} training chips."
+    per_class = math.ceil(2 * 0.25 * (Z95 / GAP) ** 2)
+    balanced = math.ceil(per_class / len(train))
+    lines = [f"**{len(small)} class(es) have fewer than {SMALL_CLASS} training chips** "
+             f"({', '.join(f'class {c}: {train[c]}' for c in small)}). What that means for every number that follows:",
+             "", "| class | training chips | test chips | standard error of its accuracy (at 50%) |", "|---|---|---|---|"]
+    for c in small:
+        se = f"{0.5 / math.sqrt(test[c]):.0%}" if test[c] else "not measured"
+        lines.append(f"| {c} | {train[c]} | {test[c]} | {se} |")
+    lines += ["", f"A {GAP:.0%} gap between two methods on one class means something (95%, chips scored "
+              f"independently) only with about {per_class} test chips of that class; on the balanced top-1 over "
+              f"{len(train)} classes, about {balanced} a class. Pairing the methods on the same chips narrows "
+              f"this, but with a handful of chips a class's accuracy moves in steps of 1/n."]
+    return "\n".join(lines)

@@ -24,7 +24,8 @@ def stage_summary(run_dir, stage: str, bundle, settings, k: int = 1, save: bool 
     from ..method import metrics, predictions
     y = bundle.test.targets.numpy()
     s = metrics.summary(y, predictions.labels(run_dir, stage, bundle.test, settings, k))
-    s["tail_balanced_top1"] = float(sum(s["per_class"][1:]) / 9)
+    tail = [a for a in s["per_class"][1:] if a == a]               # the measured tail classes (NaN != NaN)
+    s["tail_balanced_top1"] = float(sum(tail) / len(tail)) if tail else float("nan")
     s.update(stage=stage, tta_views=k, test_images=int(len(y)))
     if save:
         from ..method.runs import save_metrics
@@ -32,13 +33,28 @@ def stage_summary(run_dir, stage: str, bundle, settings, k: int = 1, save: bool 
     return s
 
 
+def measured_banner(bundle) -> str:
+    """A warning (Markdown) when the test set does not measure every class, else ""."""
+    counts = bundle.class_counts("test")
+    missing = [c for c in range(len(counts)) if counts[c] == 0]
+    if not missing:
+        return ""
+    k = len(counts) - len(missing)
+    return (f"**The test set measures only {k} of {len(counts)} classes** (no test chip of class "
+            f"{', '.join(map(str, missing))}). Every balanced top-1 below is the mean over those {k} classes and "
+            f"says so; their accuracy is *not measured*, and no verdict on this data is evidence.")
+
+
 def scores_table(summaries: dict, class_names):
-    """Per-class accuracy of several models side by side (rows: classes)."""
+    """Per-class accuracy of several models side by side (rows: classes); a class with no test chip
+    reads "not measured", and the last row names the balanced top-1 over the classes measured."""
     import pandas as pd
+
+    from ..method.metrics import not_measured
     table = pd.DataFrame({name: s["per_class"] for name, s in summaries.items()},
                          index=[f"{c}: {n}" for c, n in enumerate(class_names)])
-    table.loc["balanced top-1"] = [s["balanced_top1"] for s in summaries.values()]
-    return table.round(3)
+    table.loc[next(iter(summaries.values()))["balanced_label"]] = [s["balanced_top1"] for s in summaries.values()]
+    return not_measured(table.round(3))
 
 
 def balanced_set_counts(balanced_set, class_names):
@@ -63,7 +79,7 @@ def evaluate_stages(bundle, settings, run_dir):
             s = stage_summary(run_dir, stage, bundle, settings, k=k, save=False)
             rows.append({"stage": stage, "tta_views": k, "tta": "no TTA" if k == 1 else f"TTA, {k} views",
                          "balanced_top1": s["balanced_top1"], "top1": s["top1"],
-                         "distance_from_uniform": s["distance_from_uniform"],
+                         "classes_measured": s["classes_measured"], "distance_from_uniform": s["distance_from_uniform"],
                          "per_class": s["per_class"], "predicted_share": s["predicted_share"]})
     return pd.DataFrame(rows)
 
@@ -74,7 +90,9 @@ def stage_table(stages_table):
     order = t.sort_values("tta_views", kind="stable")["tta"].unique()
     wide = t.pivot(index="stage", columns="tta", values=["balanced_top1", "top1"]).loc[STAGES]
     wide = wide.reindex(columns=[(m, k) for m in ("balanced_top1", "top1") for k in order])
-    wide.columns = [f"{m.replace('_', ' ')}, {k}" for m, k in wide.columns]
+    from ..method.metrics import balanced_label
+    label = balanced_label(int(t["classes_measured"].min())) if "classes_measured" in t else "balanced top-1"
+    wide.columns = [f"{label if m == 'balanced_top1' else 'top-1'}, {k}" for m, k in wide.columns]
     return wide.round(3)
 
 
@@ -164,6 +182,10 @@ def claims_table(methods, final_distance: float, speed, comparison=None, sweep=N
                "held": "not evidence", "note": "one seed: no spread to judge the gap by; run make compare"}
     if sweep is not None and len(sweep):
         one["note"] += "; " + verdicts.sweep_note(sweep)
+    def classes(table, column):             # tables from before the column existed measured all 10
+        return int(table[column].min()) if table is not None and column in table else 10
+    measured = min(classes(methods, "classes_measured"), classes(comparison, "classes_measured_mean"))
+    unmeasured = f"not evidence: the test set measures only {measured} of 10 classes"
     if usable:
         c = comparison.set_index("method").loc["three-stage"]
         distance, spread = float(c["distance_from_uniform_mean"]), f" ± {float(c['distance_from_uniform_std']):.3f} ({int(c['seeds'])} seeds)"
@@ -182,7 +204,7 @@ def claims_table(methods, final_distance: float, speed, comparison=None, sweep=N
         {"claim": "(2) predicted classes are near uniform",
          "seed": "Figure: predictions spread evenly over the 10 classes",
          "this run": f"distance from uniform {distance:.3f}{spread} (threshold {UNIFORM_THRESHOLD})",
-         "held": "held" if distance < UNIFORM_THRESHOLD else "not held",
+         "held": ("held" if distance < UNIFORM_THRESHOLD else "not held") if measured == 10 else "not evidence",
          "note": "total-variation distance of the predicted-class shares from 1/10, final model with TTA"},
         {"claim": "(3) small and faster than ResNet-50",
          "seed": (f"{SEED_CLAIMS['model_mb']} MB, {SEED_CLAIMS['latency_s']} s/image vs ResNet-50 "
@@ -192,6 +214,9 @@ def claims_table(methods, final_distance: float, speed, comparison=None, sweep=N
          "held": "held" if fast_small else "not held",
          "note": f"state_dict saved to memory; median single-image latency on this machine, {at}"},
     ]
+    if measured < 10:                                  # claims (1) and (2) are about the tail: unmeasured here
+        for row in rows[:2]:
+            row["held"], row["note"] = "not evidence", f"{unmeasured}; " + row["note"]
     return pd.DataFrame(rows)
 
 

@@ -35,6 +35,7 @@ class Settings:
     data_seed: int = 0               # the data never changes with the training seed
     image_size: int = 32             # chips are resized to image_size x image_size
     modality: str = "sar"            # MAVOC archive: the sensor kept, "sar" or "eo" (by the SAR_/EO_ file prefix)
+    test_labels: str = ""            # a CSV image_id,class_id: those chips of the data's flat prediction set (valid_images/ ...) are the test split
     # --- optimisation (SGD + momentum, cosine LR) ---
     batch_size: int = 128
     momentum: float = 0.9
