@@ -9,10 +9,10 @@ import torch
 
 from conftest import chips
 from helpers.method import budget, metrics, tta
-from helpers.evidence import compare
+from helpers.evidence import compare, experiments, statistics, verdicts
 from helpers.settings import config
 from helpers.lessons import evaluation
-from helpers.evidence import experiments, rebalancing, verdicts
+from helpers.evidence import rebalancing
 from helpers.method.checkpoints import checkpoint_path, load_checkpoint
 from helpers.method.loader import make_loader
 from helpers.method.model import shake_shake_26_2x32d
@@ -126,32 +126,57 @@ def test_shot_groups_follow_the_classifier_balancing_thresholds():
     assert math.isnan(metrics.shot_groups([1.0], [500])["few"])
 
 
-def table(rows):
-    base = {"balanced_top1_std": 0.02, "seeds": 3, "under_trained": False}
-    return pd.DataFrame([{**base, **r} for r in rows])
+HELD = ([0.60, 0.62, 0.64], [0.50, 0.55, 0.54])        # differences 0.10, 0.07, 0.10
+NOISE = ([0.52, 0.48, 0.55], [0.50, 0.50, 0.50])       # differences 0.02, -0.02, 0.05
+
+
+def per_seed(three, crt, under=False, tau_val=0.1):
+    """A 3-seed per-seed table of the four methods of claim (1); cRT is the best two-stage by validation;
+    `under`: three-stage under-trained (validation under twice chance)."""
+    rows = []
+    for seed in range(len(three)):
+        for method, score, val in (("three-stage", three[seed], 0.15 if under else 0.5), ("cRT", crt[seed], 0.5),
+                                   ("tau-norm", 0.70, tau_val), ("LWS", 0.45, 0.4)):   # tau-norm: best on test, not val
+            rows.append({"method": method, "seed": seed, "balanced_top1": score, "val_balanced_top1": val,
+                         "under_trained": val < experiments.UNDER_TRAINED, "distance_from_uniform": 0.05})
+    return experiments.aggregate(pd.DataFrame(rows))
+
+
+def test_paired_interval_and_holm_by_hand():
+    # d = 0.10, 0.07, 0.10: mean 0.09, sd 0.01732, se 0.01, t = 9 with 2 df; t(0.975, 2) = 4.30265;
+    # two-sided p = 2 (1/2 - 9 / (2 sqrt(83))) = 0.012124 (the t distribution with 2 df in closed form)
+    r = statistics.paired(*HELD)
+    assert r["gap"] == pytest.approx(0.09) and r["pairs"] == 3
+    assert (r["lo"], r["hi"]) == (pytest.approx(0.09 - 0.0430265, abs=1e-6), pytest.approx(0.09 + 0.0430265, abs=1e-6))
+    assert r["p"] == pytest.approx(2 * (0.5 - 9 / (2 * math.sqrt(83))), abs=1e-6)
+    assert math.isnan(statistics.paired([0.5], [0.4])["lo"])                  # one pair: no interval
+    # Holm on p = 0.01, 0.04, 0.03: sorted 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> max(0.06, 0.04)
+    assert statistics.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert statistics.holm([0.02, float("nan")])[0] == pytest.approx(0.02)
 
 
 def test_claim1_verdicts():
-    rows = lambda three, crt_val=0.5, under=False: table([
-        {"method": "three-stage", "balanced_top1_mean": three, "val_balanced_top1_mean": 0.5},
-        {"method": "cRT", "balanced_top1_mean": 0.50, "val_balanced_top1_mean": crt_val, "under_trained": under},
-        {"method": "tau-norm", "balanced_top1_mean": 0.70, "val_balanced_top1_mean": 0.1},   # best on test, not on val
-        {"method": "LWS", "balanced_top1_mean": 0.45, "val_balanced_top1_mean": 0.4}])
-    v = verdicts.claim1(rows(0.55))
-    assert v["rival"] == "cRT" and v["verdict"] == "held" and v["gap_in_sd"] == pytest.approx(2.5)
-    assert verdicts.claim1(rows(0.51))["verdict"] == "inconclusive"
-    assert verdicts.claim1(rows(0.45))["verdict"] == "not held"
-    assert verdicts.claim1(rows(0.55, under=True))["verdict"] == "not evidence"
-    sweep = verdicts.sweep_verdicts({1.0: rows(0.55), 2.0: rows(0.45)})
+    v = verdicts.claim1(per_seed(*HELD))
+    assert v["rival"] == "cRT" and v["verdict"] == "held" and v["gap"] == pytest.approx(0.09)
+    assert "gap +9.0 pp, 95% CI [+4.7, +13.3], p = 0.012" in v["why"]
+    assert verdicts.claim1(per_seed(*NOISE))["verdict"] == "inconclusive"     # a mean ahead, an interval over 0
+    assert verdicts.claim1(per_seed(HELD[1], HELD[0]))["verdict"] == "not held"
+    assert verdicts.claim1(per_seed(*HELD, under=True))["verdict"] == "not evidence"
+    old = per_seed(*HELD).drop(columns=[c for c in per_seed(*HELD).columns if c.startswith("paired_")])
+    assert verdicts.claim1(old)["verdict"] == "not evidence"                  # no paired statistics: no verdict
+    sweep = verdicts.sweep_verdicts({1.0: per_seed(*HELD), 2.0: per_seed(HELD[1], HELD[0])})
     assert sweep["verdict"].tolist() == ["held", "not held"] and verdicts.flips(sweep)
-    steady = verdicts.sweep_verdicts({1.0: rows(0.55), 2.0: rows(0.51), 4.0: rows(0.56)})
+    assert sweep["p_holm"].tolist() == pytest.approx([2 * sweep["p"].iloc[0]] * 2)   # two equal p values: both x 2
+    assert "Holm-corrected over 2 verdicts" in sweep["why"].iloc[0]
+    steady = verdicts.sweep_verdicts({1.0: per_seed(*HELD), 2.0: per_seed(*NOISE), 4.0: per_seed(*HELD)})
+    assert steady["verdict"].tolist() == ["held", "inconclusive", "held"]
     assert not verdicts.flips(steady)                              # inconclusive does not count as a flip
     # the claims table states claim (1) at every budget, and whether it flips
     speed = pd.DataFrame([{"input": 16, "median s / image": 0.006, "state_dict MiB": 11.3, "precision": "fp32", "as run": False},
                           {"input": 16, "median s / image": 0.005, "state_dict MiB": 90.1, "precision": "fp32", "as run": False},
                           {"input": 16, "median s / image": 0.006, "state_dict MiB": 11.3, "precision": "bf16", "as run": True},
                           {"input": 16, "median s / image": 0.008, "state_dict MiB": 90.1, "precision": "bf16", "as run": True}])
-    comparison = rows(0.55).assign(distance_from_uniform_mean=0.05, distance_from_uniform_std=0.01)
+    comparison = per_seed(*HELD)
     claims = evaluation.claims_table(None, 0.05, speed, comparison, sweep)
     assert claims["held"].iloc[0] == "held"
     assert claims["held"].iloc[2] == "held" and "bf16" in claims["note"].iloc[2]   # the run's precision, not fp32's
@@ -232,7 +257,9 @@ def test_sweep_report_from_finished_budgets(tmp_path, monkeypatch):
     monkeypatch.setattr(sweep, "folder", lambda profile, data: tmp_path / "sweep")
     for scale, three in ((1.0, 0.45), (2.0, 0.60)):
         rows = [{"method": m, "balanced_top1_mean": v, "balanced_top1_std": 0.02, "val_balanced_top1_mean": v,
-                 "seeds": 2, "under_trained": False, "full_steps_mean": 300 * scale, "kind": "method"}
+                 "seeds": 2, "under_trained": False, "full_steps_mean": 300 * scale, "kind": "method",
+                 # three-stage - method, paired by seed (as experiments.aggregate writes it)
+                 "paired_gap": three - v, "paired_lo": three - v - 0.03, "paired_hi": three - v + 0.03, "paired_p": 0.01}
                 for m, v in (("plain CE", 0.3), ("cRT", 0.5), ("tau-norm", 0.4), ("LWS", 0.45), ("LDAM-DRW", 0.35),
                              ("three-stage", three))]
         (tmp_path / f"cmp-x{scale:g}").mkdir()

@@ -138,7 +138,9 @@ def test_claims_on_a_test_set_that_misses_a_class_are_not_evidence():
 
     table = pd.DataFrame({"method": ["three-stage", "cRT", "tau-norm", "LWS"], "balanced_top1_mean": [0.8, 0.5, 0.5, 0.5],
                           "balanced_top1_std": [0.01] * 4, "val_balanced_top1_mean": [0.8, 0.5, 0.4, 0.3],
-                          "seeds": [3] * 4, "under_trained": [False] * 4, "classes_measured_mean": [9.0] * 4})
+                          "seeds": [3] * 4, "under_trained": [False] * 4, "classes_measured_mean": [9.0] * 4,
+                          "paired_gap": [float("nan"), 0.3, 0.3, 0.3], "paired_lo": [float("nan"), 0.2, 0.2, 0.2],
+                          "paired_hi": [float("nan"), 0.4, 0.4, 0.4], "paired_p": [float("nan"), 0.001, 0.001, 0.001]})
     v = verdicts.claim1(table)
     assert v["verdict"] == "not evidence" and "only 9 of 10 classes" in v["why"]
     assert verdicts.claim1(table.assign(classes_measured_mean=10.0))["verdict"] == "held"

@@ -74,18 +74,29 @@ def method_pivot(long: pd.DataFrame, column: str, label) -> list[str]:
     return lines + [f"| {m} | " + " | ".join(str(v) for v in r) + " |" for m, r in wide.iterrows()]
 
 
+def paired_cell(r) -> str:
+    """"+2.5 [-1.0, +6.0], p 0.12" from a row's paired columns (experiments.aggregate); "–" when there are none."""
+    gap, lo, hi, p = (r.get(f"paired_{k}", float("nan")) for k in ("gap", "lo", "hi", "p"))
+    if gap is None or (isinstance(gap, float) and math.isnan(gap)):
+        return "–"
+    if isinstance(p, float) and math.isnan(p):
+        return f"{100 * gap:+.1f} (no interval)"
+    return f"{100 * gap:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}], p {p:.3f}"
+
+
 def markdown(table: pd.DataFrame) -> str:
     """The comparison as a Markdown table; under-trained methods are marked and never a verdict's basis."""
-    lines = ["| method | balanced top-1 % (mean ± std) | many / medium / few-shot % | val balanced top-1 % | seeds "
+    lines = ["| method | balanced top-1 % (mean ± std) | three-stage minus it, pp [95% CI], p (paired by seed) "
+             "| many / medium / few-shot % | val balanced top-1 % | seeds "
              "| full-model steps | classifier-only steps | image-passes | train time (s) | note |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
         note = [r.get("budget_note") if isinstance(r.get("budget_note"), str) else ""]   # NaN when read from a CSV
         if r["under_trained"]:
             note.append(f"**under-trained** (val under {100 * experiments.UNDER_TRAINED:.0f}%)")
         elif r.get("seeds_under_trained", 0):
             note.append(f"{int(r['seeds_under_trained'])} seed(s) under-trained")
-        lines.append(f"| {r['method']} | {_pct(r, 'balanced_top1')} "
+        lines.append(f"| {r['method']} | {_pct(r, 'balanced_top1')} | {paired_cell(r)} "
                      f"| {_pct(r, 'many_shot')} / {_pct(r, 'medium_shot')} / {_pct(r, 'few_shot')} "
                      f"| {_pct(r, 'val_balanced_top1')} | {int(r['seeds'])} | {r['full_steps_mean']:,.0f} "
                      f"| {r['classifier_steps_mean']:,.0f} | {r['image_passes_mean']:,.0f} | {r['train_seconds_mean']:.0f} "

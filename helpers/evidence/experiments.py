@@ -175,6 +175,8 @@ def aggregate(per_seed: pd.DataFrame) -> pd.DataFrame:
         if col in table.columns:
             out = out.join(g[col].first())
     out["under_trained"] = out["val_balanced_top1_mean"] < UNDER_TRAINED
+    if "three-stage" in out.index and "seed" in table.columns:
+        out = out.join(paired_with_three_stage(table))
     return out.loc[order].reset_index()
 
 
@@ -191,14 +193,20 @@ def tta_gains(per_seed: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def paired_with_three_stage(per_seed: pd.DataFrame, column: str = "balanced_top1") -> pd.DataFrame:
+    """For every method, three-stage - method in `column`, paired by seed: paired_gap, paired_lo and
+    paired_hi (95% t-interval), paired_p (paired t-test) and paired_seeds (verdicts.paired)."""
+    from .statistics import paired
+    wide = per_seed.pivot_table(index="seed", columns="method", values=column)
+    rows = {}
+    for method in wide.columns:
+        both = wide[["three-stage", method]].dropna()
+        r = paired(both["three-stage"], both[method]) if method != "three-stage" else {}
+        rows[method] = {f"paired_{k if k != 'pairs' else 'seeds'}": v for k, v in r.items()}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def best_two_stage(table: pd.DataFrame, column: str = "val_balanced_top1_mean") -> str:
     """The two-stage method with the best *validation* score (never chosen on test)."""
     two = table[table["method"].isin(TWO_STAGE)]
     return str(two.loc[two[column].idxmax(), "method"])
-
-
-def pooled_gap(a_mean, a_std, b_mean, b_std) -> tuple[float, float]:
-    """(a - b, the gap in pooled standard deviations sqrt((sa^2 + sb^2) / 2); NaN where std is unknown)."""
-    sd = float(np.sqrt((a_std ** 2 + b_std ** 2) / 2))
-    gap = float(a_mean - b_mean)
-    return gap, gap / sd if sd > 0 else float("nan")

@@ -1,13 +1,17 @@
 """Verdicts on the fact sheet's claim (1) computed from a multi-seed table, whichever way they fall.
 
 Claim (1): three-stage training beats the best two-stage method. The best two-stage method is the
-one with the best *validation* score (tuning on test would flatter it); the verdict compares test
-balanced top-1 means and states the gap in pooled standard deviations:
-  held            three-stage ahead by at least one pooled standard deviation;
-  not held        the two-stage method ahead by at least one;
-  inconclusive    within one standard deviation;
-  not evidence    either side under-trained (validation balanced top-1 under twice chance), one seed, or a
-                  test set that measures fewer than all 10 classes (the tail would be missing from it).
+one with the best *validation* score (never chosen on test). The verdict is a paired test over the
+seeds: the per-seed difference three-stage - rival in test balanced top-1, its mean, its 95%
+t-interval (df = seeds - 1, scipy.stats.ttest_rel) and p:
+  held            the 95% interval lies above 0;
+  not held        the 95% interval lies below 0;
+  inconclusive    the interval contains 0: the seeds cannot tell the methods apart;
+  not evidence    either side under-trained (validation balanced top-1 under twice chance), fewer than
+                  two seeds, a table without the paired statistics, or a test set that measures fewer
+                  than all 10 classes (the tail would be missing from it).
+Where one table states several verdicts (the budgets of a sweep), their p values are Holm-corrected
+and a verdict is held / not held only when its corrected p is under 0.05.
 """
 from __future__ import annotations
 
@@ -15,33 +19,53 @@ import math
 
 import pandas as pd
 
-from .experiments import best_two_stage, pooled_gap
+from .experiments import best_two_stage
+from .statistics import holm, paired  # noqa: F401  (paired: the verdicts' test, importable from here)
 
 SEED_CLAIM = {"three_stage_top1": 0.2234, "two_stage_top1": 0.2109}
+ALPHA = 0.05
+
+
+def decide(gap: float, lo: float, hi: float, p: float, corrected: tuple | None = None) -> tuple[str, str]:
+    """(verdict, why) from a paired difference in fractions: held / not held / inconclusive.
+
+    `corrected` = (adjusted p, how many verdicts share the table): the decision then also needs the
+    adjusted p under ALPHA.
+    """
+    stated = f"gap {100 * gap:+.1f} pp, 95% CI [{100 * lo:+.1f}, {100 * hi:+.1f}], p = {p:.3f}"
+    q = p
+    if corrected is not None:
+        q = corrected[0]
+        stated += f", Holm-corrected over {corrected[1]} verdicts p = {q:.3f}"
+    if lo > 0 and q < ALPHA:
+        return "held", stated
+    if hi < 0 and q < ALPHA:
+        return "not held", stated
+    return "inconclusive", stated + (": the interval contains 0" if lo <= 0 <= hi else ": not significant after the correction")
 
 
 def claim1(table: pd.DataFrame) -> dict:
-    """The verdict on claim (1) from an `experiments.aggregate` table."""
+    """The verdict on claim (1) from an `experiments.aggregate` table (with its paired columns)."""
     t = table.set_index("method")
     rival = best_two_stage(table)
     a, b = t.loc["three-stage"], t.loc[rival]
-    gap, sds = pooled_gap(a["balanced_top1_mean"], a["balanced_top1_std"], b["balanced_top1_mean"], b["balanced_top1_std"])
     seeds = int(min(a["seeds"], b["seeds"]))
+    gap, lo, hi, p = (float(b.get(f"paired_{k}", float("nan"))) for k in ("gap", "lo", "hi", "p"))
     measured = int(t["classes_measured_mean"].min()) if "classes_measured_mean" in t else 10
     if measured < 10:
         verdict, why = "not evidence", f"the test set measures only {measured} of 10 classes"
     elif bool(a["under_trained"]) or bool(b["under_trained"]):
         who = " and ".join(n for n, r in (("three-stage", a), (rival, b)) if bool(r["under_trained"]))
         verdict, why = "not evidence", f"{who} under-trained (validation balanced top-1 under twice chance)"
-    elif seeds < 2 or math.isnan(sds):
+    elif seeds < 2:
         verdict, why = "not evidence", "fewer than two seeds: no spread to judge the gap by"
-    elif sds >= 1:
-        verdict, why = "held", f"three-stage ahead by {sds:.1f} pooled standard deviations"
-    elif sds <= -1:
-        verdict, why = "not held", f"{rival} ahead by {-sds:.1f} pooled standard deviations"
+    elif "paired_p" not in t:
+        verdict, why = "not evidence", "the table has no paired per-seed statistics (re-run python -m helpers.compare)"
+    elif math.isnan(p):
+        verdict, why = "inconclusive", f"gap {100 * gap:+.1f} pp with no spread over {seeds} seeds: no interval"
     else:
-        verdict, why = "inconclusive", f"the gap is {abs(sds):.1f} pooled standard deviations"
-    return {"verdict": verdict, "why": why, "rival": rival, "seeds": seeds, "gap": gap, "gap_in_sd": sds,
+        verdict, why = decide(gap, lo, hi, p)
+    return {"verdict": verdict, "why": why, "rival": rival, "seeds": seeds, "gap": gap, "lo": lo, "hi": hi, "p": p,
             "three_stage": f"{100 * a['balanced_top1_mean']:.1f} ± {100 * a['balanced_top1_std']:.1f} %",
             "rival_score": f"{100 * b['balanced_top1_mean']:.1f} ± {100 * b['balanced_top1_std']:.1f} %"}
 
@@ -52,8 +76,18 @@ def sentence(v: dict) -> str:
 
 
 def sweep_verdicts(tables: dict) -> pd.DataFrame:
-    """Claim (1) at every budget of a sweep ({scale: aggregate table}); `flips` says whether it changes."""
-    return pd.DataFrame([{"budget": f"{scale:g}x", **claim1(t)} for scale, t in sorted(tables.items())])
+    """Claim (1) at every budget of a sweep ({scale: aggregate table}), Holm-corrected across the budgets
+    (column `p_holm`); `flips` says whether the verdict changes."""
+    rows = [{"budget": f"{scale:g}x", **claim1(t)} for scale, t in sorted(tables.items())]
+    tested = [i for i, r in enumerate(rows) if r["verdict"] != "not evidence" and not math.isnan(r["p"])]
+    adjusted = holm([rows[i]["p"] for i in tested])
+    for r in rows:
+        r["p_holm"] = float("nan")
+    for i, q in zip(tested, adjusted):
+        r = rows[i]
+        r["p_holm"] = q
+        r["verdict"], r["why"] = decide(r["gap"], r["lo"], r["hi"], r["p"], corrected=(q, len(tested)))
+    return pd.DataFrame(rows)
 
 
 def flips(sweep: pd.DataFrame) -> bool:

@@ -173,7 +173,8 @@ def claims_table(methods, final_distance: float, speed, comparison=None, sweep=N
     if usable:
         v = verdicts.claim1(comparison)
         one = {"this run": verdicts.sentence(v).replace("**", ""), "held": v["verdict"],
-               "note": f"multi-seed table; the rival is chosen on validation, gap {v['gap_in_sd']:+.1f} pooled std"}
+               "note": (f"multi-seed table, {v['seeds']} seeds paired; the rival is the best two-stage method on "
+                        f"validation (tau-norm's tau is tuned on that same validation set)")}
     else:
         by = methods.set_index("method")
         rival = best_two_stage(methods, column="val_balanced_top1")
