@@ -2,10 +2,8 @@
 the audit and submission notebooks run on an archive-shaped tree (training on SAR only, EO reported as left out, a submission)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from conftest import assert_one_line, make_folder_data, write_image
@@ -129,32 +127,4 @@ def test_flat_chips_keep_the_run_sensor(mavoc):
     assert left["other modality"] == 5
 
 
-# ---------------------------------------------------------------- the archive through the notebooks that read it
-@pytest.mark.slow
-def test_audit_and_submission_notebooks_on_the_archive(tmp_path, sar_data_dir):
-    """The stages are trained through the API (the session's one smoke course runs their notebooks);
-    the two notebooks that read the archive itself, the audit and the submission, run with papermill."""
-    from helpers.evidence import experiments
-    from helpers.publishing import runner
-    from helpers.method import runs
-    from helpers.datasets.data import load_data
-    tree = make_archive(tmp_path / "mavoc")
-    run, settings = runs.open_run(tmp_path / "run", "smoke", data=str(tree), val_per_class=1, test_per_class=2)
-    experiments.train_three_stage(load_data(settings), settings, run, progress=False)
-    assert runner.main(["--name", str(run), "--only", "00_data_audit", "06_predict_submission"]) == 0
-    # The training data are exactly the 100 SAR chips (train + held-out val/test), none of the EO ones.
-    audit = json.loads((run / "audit.json").read_text())
-    assert sum(audit["split_sizes"].values()) == 100 and audit["split_sizes"]["test"] == 20
-    assert pd.read_csv(run / "class_counts.csv")["train"].sum() == 100
-    # The audit reports the EO chips (and the text file) as left out.
-    inventory = pd.read_csv(run / "inventory.csv", index_col="split")
-    assert inventory.loc["train", "kept"] == 100 and inventory.loc["train", "other modality"] == 100
-    assert inventory.loc["train", "non-image"] == 1 and inventory.loc["test_images", "other modality"] == 5
-    # The submission: one row per SAR chip of test_images/, ids as in the file names.
-    results = pd.read_csv(run / "submission" / "results.csv")
-    assert list(results.columns) == ["image_id", "class_id"]
-    assert sorted(results["image_id"]) == list(UNLABELED["test_images"])
-    assert results["class_id"].between(0, 9).all()
-    summary = json.loads((run / "submission.json").read_text())
-    assert summary["chips"] == 5 and summary["images"].endswith("test_images")
-    assert (run / "figures" / "submission_distribution.png").is_file()
+# The archive through every notebook (audit, stages, submission per prediction set): tests/test_tail.py.

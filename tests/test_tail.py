@@ -19,7 +19,7 @@ from helpers.method import metrics
 pytestmark = pytest.mark.usefixtures("sar_data_dir")
 # training chips per class of a steep private set: classes 7, 8 and 9 hold 4, 2 and 1 chips
 TAIL = [30, 20, 12, 10, 8, 6, 5, 4, 2, 1]
-VALID_IDS = range(5000, 5010)
+VALID_IDS, TEST_IDS = range(5000, 5010), range(6000, 6004)
 
 
 def tail_archive(root, counts=TAIL):
@@ -28,10 +28,11 @@ def tail_archive(root, counts=TAIL):
         for i in range(n):
             write_image(root / "train_images" / str(c) / f"SAR_{100 * c + i}.png", size=20, seed=100 * c + i)
             write_image(root / "train_images" / str(c) / f"EO_{100 * c + i}.png", size=36, mode="RGB", seed=100 * c + i)
-    for n in VALID_IDS:
-        write_image(root / "valid_images" / f"SAR_{n}.png", size=20, seed=n)
-    for n in range(6000, 6004):
-        write_image(root / "test_images" / f"SAR_{n}.png", size=20, seed=n)
+    (root / "train_images" / "3" / "readme.txt").write_text("notes")
+    for name, ids in (("valid_images", VALID_IDS), ("test_images", TEST_IDS)):
+        for n in ids:
+            write_image(root / name / f"SAR_{n}.png", size=20, seed=n)
+            write_image(root / name / f"EO_{n}.png", size=36, mode="RGB", seed=n)
     return root
 
 
@@ -156,20 +157,17 @@ def test_tables_name_the_classes_they_measured():
 # ---------------------------------------------------------------- the course on such data
 @pytest.mark.slow
 def test_the_course_on_a_steep_tail_says_what_it_did_not_measure(tmp_path, sar_data_dir):
-    """Stages trained through the API; the audit, the evaluation (which trains the baselines) and the
-    submission notebooks run with papermill on an archive tree whose classes 7-9 hold 4, 2 and 1 chips."""
+    """The whole smoke course (every notebook, papermill) on an archive-shaped tree (both sensors, a text
+    file, two prediction sets) whose classes 7-9 hold 4, 2 and 1 chips."""
     import json
 
-    from helpers.datasets.data import load_data
-    from helpers.evidence import experiments
-    from helpers.method import runs
     from helpers.publishing import runner
-    tree = tail_archive(tmp_path / "mavoc")
-    run, settings = runs.open_run(tmp_path / "run", "smoke", data=str(tree), val_per_class=5, test_per_class=5)
-    bundle = load_data(settings)
+    from helpers.settings import config
+    tree, run = tail_archive(tmp_path / "mavoc"), tmp_path / "run"
+    bundle = load_data(config.resolve("smoke", data=str(tree), val_per_class=5, test_per_class=5))
     assert (bundle.class_counts("test")[:9] >= 1).all() and bundle.class_counts("test")[9] == 0
-    experiments.train_three_stage(bundle, settings, run, progress=False)
-    assert runner.main(["--name", str(run), "--only", "00_data_audit", "04_evaluation_tta", "06_predict_submission"]) == 0
+    assert runner.main(["--profile", "smoke", "--name", str(run), "-p", "data", str(tree),
+                        "-p", "val_per_class", "5", "-p", "test_per_class", "5"]) == 0
 
     def outputs(notebook):
         cells = json.loads((run / "notebooks" / notebook).read_text())["cells"]
@@ -178,6 +176,10 @@ def test_the_course_on_a_steep_tail_says_what_it_did_not_measure(tmp_path, sar_d
     assert any(n.startswith("class 9 has 1 chip: it is in training only") for n in audit_json["notes"])
     audit_out = outputs("00_data_audit.ipynb")
     assert "class 9 has 1 chip" in audit_out and "fewer than 20 training chips" in audit_out
+    for notebook in ("01_stage1_full_data.ipynb", "02_stage2_without_class0.ipynb", "03_stage3_balanced_finetune.ipynb"):
+        text = outputs(notebook)              # every balanced score these notebooks print names its classes
+        assert "The test set measures only 9 of 10 classes" in text, notebook
+        assert "balanced top-1 over 9 of 10 classes" in text and "balanced top-1 0." not in text, notebook
     evaluation_out = outputs("04_evaluation_tta.ipynb")
     assert "The test set measures only 9 of 10 classes" in evaluation_out
     assert "balanced top-1 over 9 of 10 classes" in evaluation_out          # the stage and method tables say so
@@ -185,7 +187,18 @@ def test_the_course_on_a_steep_tail_says_what_it_did_not_measure(tmp_path, sar_d
     assert list(claims)[:2] == ["not evidence", "not evidence"]
     methods = pd.read_csv(run / "comparison.csv")
     assert (methods["classes_measured"] == 9).all() and methods["acc_class9"].isna().all()
-    # a submission for each prediction set of the archive
+    # The training data are exactly the SAR chips (train + held-out val/test), none of the EO ones, and the
+    # audit reports the EO chips (and the text file) as left out.
+    assert sum(audit_json["split_sizes"].values()) == sum(TAIL) and audit_json["split_sizes"]["test"] == 18
+    assert pd.read_csv(run / "class_counts.csv")["train"].sum() == sum(TAIL)
+    inventory = pd.read_csv(run / "inventory.csv", index_col="split")
+    assert inventory.loc["train", "kept"] == sum(TAIL) and inventory.loc["train", "other modality"] == sum(TAIL)
+    assert inventory.loc["train", "non-image"] == 1 and inventory.loc["test_images", "other modality"] == len(TEST_IDS)
+    # A submission for each prediction set of the archive: one row per SAR chip, ids as in the file names.
     first = pd.read_csv(run / "submission" / "results.csv")
     second = pd.read_csv(run / "submission" / "valid_images" / "results.csv")
-    assert sorted(first["image_id"]) == list(range(6000, 6004)) and sorted(second["image_id"]) == list(VALID_IDS)
+    assert list(first.columns) == ["image_id", "class_id"] and first["class_id"].between(0, 9).all()
+    assert sorted(first["image_id"]) == list(TEST_IDS) and sorted(second["image_id"]) == list(VALID_IDS)
+    summary = json.loads((run / "submission.json").read_text())
+    assert summary["chips"] == len(TEST_IDS) and summary["images"].endswith("test_images")
+    assert (run / "figures" / "submission_distribution.png").is_file()

@@ -51,11 +51,22 @@ def _knn_accuracy(x, y) -> float:
     import numpy as np
     from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.neighbors import KNeighborsClassifier
-    folds = int(min(5, np.bincount(y)[np.bincount(y) > 0].min()))
+    keep, folds = cross_val_classes(y)
     if folds < 2:
         return float("nan")
+    x, y = np.asarray(x)[keep], np.asarray(y)[keep]
     cv = StratifiedKFold(folds, shuffle=True, random_state=0)
     return float(cross_val_score(KNeighborsClassifier(min(5, len(y) - len(y) // folds - 1)), x, y, cv=cv).mean())
+
+
+def cross_val_classes(labels) -> tuple:
+    """(mask of the points whose class has 2 or more of them, folds): a class with a single point cannot be
+    cross-validated, so it is left out of a kNN score (folds = the smallest kept class, at most 5)."""
+    import numpy as np
+    labels = np.asarray(labels)
+    counts = np.bincount(labels)
+    kept = np.flatnonzero(counts >= 2)
+    return np.isin(labels, kept), int(min(5, counts[kept].min())) if len(kept) else 0
 
 
 def separation_scores(features: dict, labels, embeddings: dict | None = None):

@@ -22,7 +22,7 @@ def setup(namespace: dict, load: bool = True):
 
     `load=False` skips loading the data (the audit reads the files itself first); bundle is then None.
     """
-    from IPython.display import display
+    from IPython.display import Markdown, display
 
     from ..settings import config
     from ..method import runs
@@ -37,6 +37,9 @@ def setup(namespace: dict, load: bool = True):
         bundle = data.load_data(settings)
         for note in bundle.notes:
             print("note:", note)
+        from .evaluation import measured_banner
+        if measured_banner(bundle):
+            display(Markdown(measured_banner(bundle)))
         print(f"{bundle.name}: {len(bundle.train):,} training, {len(bundle.val):,} validation, "
               f"{len(bundle.test):,} test chips of {settings.image_size} x {settings.image_size} px")
     return run_dir, settings, bundle

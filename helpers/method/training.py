@@ -192,7 +192,8 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, steps: int, 
                "train_acc": correct / seen, "images": seen, "trainable": trainable, "seconds": time.time() - t0}
         if val_set is not None and ((epoch + 1) % validate_every == 0 or epoch + 1 == epochs):
             pred = predict_logits(model, val_set, device, channels_last=channels_last, precision=precision).argmax(1).numpy()
-            row["val_balanced_top1"] = summary(val_set.targets.numpy(), pred, model.num_classes)["balanced_top1"]
+            scored = summary(val_set.targets.numpy(), pred, model.num_classes)
+            row["val_balanced_top1"], val_label = scored["balanced_top1"], scored["balanced_label"]
         if not all(torch.isfinite(p).all() for p in model.parameters()):   # never save a spoiled model
             raise TrainingDiverged(f"{stage}: the weights became NaN or infinite at epoch {epoch + 1} (learning rate "
                                    f"{scheduler.get_last_lr()[0]:.4g}); lower the learning rate; "
@@ -206,7 +207,7 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, steps: int, 
                      "rng": _rng_states()}, path)
         pd.DataFrame(history).to_csv(path.parent / "metrics.csv", index=False)
         if progress:
-            extra = f", val balanced top-1 {row['val_balanced_top1']:.3f}" if "val_balanced_top1" in row else ""
+            extra = f", val {val_label} {row['val_balanced_top1']:.3f}" if "val_balanced_top1" in row else ""
             print(f"{stage} epoch {epoch + 1}/{epochs} (step {step}/{steps}): loss {row['train_loss']:.3f}, "
                   f"{seen / row['seconds']:.0f} images/s{extra}")
         if after_epoch is not None:
