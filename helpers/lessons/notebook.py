@@ -38,8 +38,9 @@ def setup(namespace: dict, load: bool = True):
         for note in bundle.notes:
             print("note:", note)
         from .evaluation import measured_banner
-        if measured_banner(bundle):
-            display(Markdown(measured_banner(bundle)))
+        banner = measured_banner(bundle)
+        if banner:
+            display(Markdown(banner))
         print(f"{bundle.name}: {len(bundle.train):,} training, {len(bundle.val):,} validation, "
               f"{len(bundle.test):,} test chips of {settings.image_size} x {settings.image_size} px")
     return run_dir, settings, bundle
