@@ -26,6 +26,7 @@ from pathlib import Path
 
 from . import cli
 from ..settings.paths import PROJECT_ROOT, resolve_path
+from .results_report import notebook_title
 
 REVEAL_VERSION = "5.2.1"
 VENDOR_DIR = PROJECT_ROOT / "vendor"
@@ -109,7 +110,7 @@ def deck_notebook(path: Path):
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if not _noise(o)]
     nb.metadata.pop("widgets", None)
-    nb.metadata["title"] = _title(nb, path.stem)
+    nb.metadata["title"] = notebook_title(nb, path.stem)
     infer_slide_types(nb)
     return nb
 
@@ -159,15 +160,6 @@ def _noise(output) -> bool:
         return output.get("name") == "stderr"
     data = output.get("data", {})
     return "application/vnd.jupyter.widget-view+json" in data or output.get("output_type") == "error"
-
-
-def _title(nb, fallback: str) -> str:
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("# "):
-                    return line[2:].strip()
-    return fallback
 
 
 def executed_notebooks(run_dir: Path, only=None) -> list[Path]:
