@@ -64,8 +64,9 @@ sweep: install
 benchmark: install
 	$(PY) -m benchmarks.benchmark --out runs/benchmark
 
-# ---- Teaching and presenting (README "Teaching and presenting"); NAME picks the run folder as for `make course`.
-.PHONY: slides results student reveal
+# ---- Teaching and presenting (docs/teaching.md): slide decks, the results page, the course site
+# (`make book`) and student copies; NAME picks the run folder as for `make course`.
+.PHONY: slides results book student reveal
 
 # reveal.js decks of a finished run: runs/$(NAME)/slides/*.slides.html, one self-contained file per notebook
 # (code hidden; CODE=1 shows it). reveal.js is fetched once with npm into vendor/ (`make reveal`).
@@ -75,6 +76,11 @@ slides: install
 # The results-only report runs/$(NAME)/results.html again (`make course` writes it too).
 results: install
 	$(PY) -m helpers.results_report --name $(NAME)
+
+# The course site of a finished run: runs/$(NAME)/book/index.html, a static website (Sphinx + myst-nb), one page
+# per executed notebook (not re-run), with a sidebar, search and the figures; opens offline. OUT=DIR moves it.
+book: install
+	$(PY) -m helpers.book --name $(NAME) $(if $(OUT),--out $(OUT),)
 
 # Copies of the notebooks without the exercises' solutions, into student/.
 student: install

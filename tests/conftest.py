@@ -153,7 +153,7 @@ SLOW_FIXTURES = {"smoke_run", "decks", "lab", "browser", "trained", "paper_runs"
 # a session or module fixture is built once: the files whose tests use the smoke course share the scope
 # "smoke" (one smoke course per run); every other file is its own scope.
 SMOKE_FIXTURES = {"smoke_run", "decks", "lab"}
-SMOKE_FILES = {"test_browser.py", "test_notebooks.py", "test_teaching.py"}
+SMOKE_FILES = {"test_book.py", "test_browser.py", "test_notebooks.py", "test_teaching.py"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -179,6 +179,7 @@ if LoadFileScheduling is not None:
             path = nodeid.split("::", 1)[0]
             return "smoke" if Path(path).name in SMOKE_FILES else path
 
+    @pytest.hookimpl(optionalhook=True)      # `-p no:xdist` leaves the hook unknown: fine
     def pytest_xdist_make_scheduler(config, log):
         return SmokeTogether(config, log)
 

@@ -199,3 +199,27 @@ def test_notebook_04_without_its_own_ablations(smoke_run, tmp_path, sar_data_dir
     printed = "".join(o.get("text", "") if isinstance(o.get("text", ""), str) else "".join(o["text"])
                       for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", []))
     assert "no ablations yet" in printed
+
+
+def test_notebook_04_shows_the_labelled_reference_on_a_fresh_run(smoke_run):
+    """A fresh run has no comparison or sweep of its own: notebook 04 shows the committed snapshots, labelled."""
+    from helpers.evidence import compare, sweep
+    for folder in (compare.folder("smoke", "synthetic-sar"), sweep.folder("smoke", "synthetic-sar")):
+        if folder.exists():
+            pytest.skip(f"{folder} exists, so this run is not fresh: the notebook shows it instead")
+    nb = json.loads((smoke_run / "notebooks" / "04_evaluation_tta.ipynb").read_text())
+    shown = ["".join(o["data"]["text/markdown"]) for c in nb["cells"] if c["cell_type"] == "code"
+             for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
+    references = [s for s in shown if s.startswith("**Reference, not this run.**")]
+    assert len(references) == 2, f"expected the comparison's and the sweep's reference, found {len(references)}"
+    comparison, swept = references
+    assert "docs/results/compare-quick-synthetic-sar.md" in comparison and "| three-stage | 81.6 ± 0.4 |" in comparison
+    assert "docs/results/sweep-quick-synthetic-sar.md" in swept and "| 4x | inconclusive |" in swept
+    assert "this run is the smoke profile on synthetic-sar" in comparison
+    claims = pd.read_csv(smoke_run / "claims.csv")       # the run's own claims never read the reference
+    assert "81.6" not in claims.to_csv()
+    from helpers.publishing import slides                   # and the deck keeps them
+    deck = slides.deck_notebook(smoke_run / "notebooks" / "04_evaluation_tta.ipynb")
+    kept = [c for c in deck.cells if c.metadata["slideshow"]["slide_type"] != "skip"
+            and any("Reference, not this run" in "".join(o.get("data", {}).get("text/markdown", "")) for o in c.get("outputs", []))]
+    assert len(kept) == 2

@@ -9,7 +9,7 @@
 * `autocast`: the context manager a forward pass runs under for a resolved precision.
 
 bf16 autocast keeps the weights, the optimizer and the loss in fp32; convolutions and the
-classifier run in bf16 (torch's autocast op lists).  README "Precision" has the measured speed and
+classifier run in bf16 (torch's autocast op lists).  docs/evidence.md "Precision" has the measured speed and
 the accuracy parity with fp32.
 """
 from __future__ import annotations

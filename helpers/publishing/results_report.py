@@ -19,10 +19,11 @@ import sys
 from pathlib import Path
 
 from . import cli
+from ..settings.catalog import INSTALL_TAG
 from ..settings.paths import PROJECT_ROOT, resolve_path
 
 TEMPLATES = Path(__file__).with_name("templates")
-LEFT_OUT_TAGS = {"parameters", "injected-parameters", "exercise", "solution", "navigation"}
+LEFT_OUT_TAGS = {"parameters", "injected-parameters", "exercise", "solution", "navigation", INSTALL_TAG}
 WIDGET = "application/vnd.jupyter.widget-view+json"
 THUMB_WIDTH = 360
 

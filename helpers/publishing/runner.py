@@ -122,7 +122,7 @@ def run_course(profile: str | None = "quick", name: str | None = None, params: d
     notebooks = _select(only)
     # OpenMP's own default wait policy (spin a little, then sleep) is left alone: forcing PASSIVE made the
     # course's training loop 1.5x slower on a quiet 2-core machine (threads asleep between the loader's
-    # Python work and each kernel). README "Precision: bf16 against fp32" has the measurement.
+    # Python work and each kernel). docs/evidence.md "Precision: bf16 against fp32" has the measurement.
     run_dir = resolve_path(Path("runs") / (name or profile or "quick"))
     if only:
         saved_profile, saved_params = _saved_run(run_dir)

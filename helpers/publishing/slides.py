@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from . import cli
+from ..settings.catalog import INSTALL_TAG
 from ..settings.paths import PROJECT_ROOT, resolve_path
 from .results_report import notebook_title
 
@@ -98,7 +99,7 @@ def slides_exporter(show_code: bool = False):
     return exporter
 
 
-SKIP_TAGS = {"parameters", "injected-parameters", "solution", "navigation"}
+SKIP_TAGS = {"parameters", "injected-parameters", "solution", "navigation", INSTALL_TAG}
 
 
 def deck_notebook(path: Path):

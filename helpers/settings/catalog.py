@@ -7,6 +7,9 @@ from .paths import PROJECT_ROOT
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = ["00_data_audit", "01_stage1_full_data", "02_stage2_without_class0",
              "03_stage3_balanced_finetune", "04_evaluation_tta", "05_feature_plots", "06_predict_submission"]
+# The tag of each notebook's first code cell, which installs the package on a hosted kernel without it
+# (helpers/publishing/links.py writes it; slides and the results page leave it out).
+INSTALL_TAG = "hosted-install"
 # Parameters that are not settings, and the notebooks that take them.
 NOTEBOOK_PARAMETERS = {"comparison_csv": {"04_evaluation_tta"}, "images": {"06_predict_submission"}}
 

@@ -1,0 +1,51 @@
+"""The committed reference snapshots that notebook 04 shows when a run has no comparison or sweep of its
+own (helpers/lessons/reference.py): the closest one is chosen, and it is always labelled."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import yaml
+
+from helpers.lessons import reference
+
+
+def test_every_snapshot_has_its_provenance():
+    records = yaml.safe_load(reference.PROVENANCE.read_text())
+    names = {p.stem for p in reference.RESULTS.glob("*.md") if p.stem.startswith(("compare-", "sweep-"))}
+    assert names and names == set(records["snapshots"]), names ^ set(records["snapshots"])
+    for name, entry in records["snapshots"].items():
+        assert {"command", "trained", "load"} <= set(entry), name
+        assert entry["command"].startswith(("python -m helpers.compare", "python -m helpers.sweep")), name
+
+
+def test_the_closest_snapshot_is_chosen():
+    assert reference.snapshot("compare", "quick", "digits-lt") == ("compare-quick-digits-lt", "quick", "digits-lt")
+    assert reference.snapshot("compare", "quick", "digits-lt", 4) == ("compare-quick-digits-lt-x4", "quick", "digits-lt")
+    assert reference.snapshot("compare", "smoke", "digits-lt") == ("compare-quick-digits-lt", "quick", "digits-lt")
+    assert reference.snapshot("sweep", "paper", "digits-lt", 2) == ("sweep-quick-digits-lt", "quick", "digits-lt")
+    # a folder of the user's own: the quick profile on synthetic-sar, said so in the label
+    assert reference.snapshot("compare", "paper", "/data/mavoc") == ("compare-quick-synthetic-sar", "quick", "synthetic-sar")
+    assert reference.snapshot("compare", "quick", "synthetic-sar", 3) is None
+
+
+def test_the_label_says_whose_numbers_they_are():
+    text = reference.label("compare-quick-digits-lt", "quick", "digits-lt", "smoke", "digits-lt")
+    assert text.startswith("**Reference, not this run.**")
+    assert "docs/results/compare-quick-digits-lt.md" in text
+    assert "the quick profile on digits-lt; this run is the smoke profile on digits-lt" in text
+    assert "0aa1911, 2026-11-28" in text and "python -m helpers.compare --profile quick --data digits-lt" in text
+    assert "2-core Intel Xeon" in text and "55f9073" in text
+    same = reference.label("compare-quick-digits-lt", "quick", "digits-lt", "quick", "digits-lt")
+    assert "the same profile and data as this run" in same
+
+
+def test_show_displays_the_label_the_table_and_the_sweep_figure(monkeypatch):
+    shown = []
+    import IPython.display
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    settings = SimpleNamespace(data="synthetic-sar", budget_scale=1.0)
+    assert reference.show("sweep", "smoke", settings)
+    markdown, figure = shown
+    assert "Reference, not this run" in markdown.data and "| three-stage | 81.6 ± 0.4 |" in markdown.data
+    assert figure.data[:4] == b"\x89PNG"
+    assert not reference.show("compare", "quick", SimpleNamespace(data="synthetic-sar", budget_scale=3.0))
