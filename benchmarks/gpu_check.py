@@ -24,6 +24,9 @@ import time
 from pathlib import Path
 
 FACT_SHEET_GPU_HOURS = 16.0           # the seed's training time, on one GeForce RTX 2080 Ti
+# The short schedule of the check (the paper profile otherwise); benchmarks/gpu_scaling.py trains the same.
+SHORT = dict(val_per_class=20, test_per_class=50, stage1_epochs=3, stage2_epochs=1, stage3_per_class=300,
+             stage3a_epochs=1, stage3b_epochs=2, device="cuda")
 NO_CUDA = ("error: benchmarks/gpu_check needs a CUDA GPU, and torch.cuda.is_available() is False here; "
            "run it on a machine with an NVIDIA GPU and a CUDA build of torch")
 
@@ -61,8 +64,7 @@ def main(argv=None) -> int:
     from helpers.method.training import seed_everything
 
     t_start = time.time()
-    settings = config.resolve("paper", data_size=args.chips, val_per_class=20, test_per_class=50, stage1_epochs=3,
-                              stage2_epochs=1, stage3_per_class=300, stage3a_epochs=1, stage3b_epochs=2, device="cuda")
+    settings = config.resolve("paper", data_size=args.chips, **SHORT)
     t0 = time.time()
     bundle = load_data(settings)
     data_seconds = time.time() - t0

@@ -145,6 +145,28 @@ def smoke_run(tmp_path_factory, session_cache):
     return run
 
 
+# ---------------------------------------------------------------- the browser (tests/test_browser.py, test_book.py)
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+INSTALL = (f"Chromium is missing at {CHROMIUM}: install it with `apt-get update && apt-get install -y chromium` "
+           f"(or set CHROMIUM=/path/to/chromium); the browser tests need it")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """The Debian Chromium driven by Playwright, once per session: Playwright's sync API allows one at a time."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):              # CI installs it (.ci/run): missing there is a broken setup
+            pytest.fail(INSTALL)
+        pytest.skip(INSTALL)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
 # Fixtures that cost minutes: every test that uses one is marked slow (`make test-fast` leaves it out).
 SLOW_FIXTURES = {"smoke_run", "decks", "lab", "browser", "trained", "paper_runs"}
 

@@ -19,7 +19,7 @@ import pytest
 from conftest import assert_one_line
 from helpers.publishing import book, slides
 from helpers.settings.catalog import NOTEBOOKS
-from test_browser import Watched, _assert_clean, browser  # noqa: F401  (browser: the session's Chromium)
+from test_browser import Watched, _assert_clean    # `browser`: the session's Chromium, tests/conftest.py
 
 ROOT = Path(__file__).resolve().parents[1]
 SEARCH_WORD = "decoupling"       # in notebook 03's markdown only

@@ -24,26 +24,9 @@ from pathlib import Path
 
 import pytest
 
+# the `browser` fixture (the Debian Chromium, one per session) is in tests/conftest.py
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-INSTALL = (f"Chromium is missing at {CHROMIUM}: install it with `apt-get update && apt-get install -y chromium` "
-           f"(or set CHROMIUM=/path/to/chromium); the browser tests need it")
 LAB_NOTEBOOK = "04_evaluation_tta.ipynb"
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):              # CI installs it (.ci/run): missing there is a broken setup
-            pytest.fail(INSTALL)
-        pytest.skip(INSTALL)
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 class Watched:

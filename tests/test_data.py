@@ -36,7 +36,12 @@ def test_generate_same_seed_same_bytes(tmp_path):
     a = synthetic_sar.generate(tmp_path / "a", data_size=10, val_per_class=1, test_per_class=1, seed=5, progress=False)
     b = synthetic_sar.generate(tmp_path / "b", data_size=10, val_per_class=1, test_per_class=1, seed=5, progress=False)
     files = sorted(p.relative_to(a) for p in a.rglob("*.png"))
-    assert len(files) == sum(synthetic_sar.class_counts(10)) + 20
+    assert len(files) == sum(synthetic_sar.class_counts(10)) + 20 + 2 * len(synthetic_sar.OOD_SHAPES)
+    # The OOD chips (their own seed stream) leave the others as the generator wrote them before it had
+    # any: these MD5s were taken from the generator without OOD chips (commit fdbe2ce).
+    md5 = lambda f: __import__("hashlib").md5((a / f).read_bytes()).hexdigest()
+    assert md5("train/9/train_9_000004.png") == "5513b452565c7562d04a94b29af0f03e"
+    assert md5("test/3/test_3_000000.png") == "eb223c197749002eb90c65fc4d57af10"
     assert files == sorted(p.relative_to(b) for p in b.rglob("*.png"))
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
     assert json.loads((a / "spec.json").read_text())["seed"] == 5

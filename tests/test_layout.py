@@ -11,7 +11,7 @@ HELPERS = ROOT / "helpers"
 # Each wing may import its own modules and those of the wings of a lower rank (helpers/__init__.py).
 RANK = {"settings": 0, "figures": 0, "datasets": 1, "method": 2, "challenge": 3, "publishing": 3,
         "evidence": 4, "lessons": 5, "commands": 6}
-COMMANDS = {"course", "compare", "sweep", "predict", "slides", "student", "results_report", "book"}
+COMMANDS = {"course", "compare", "sweep", "predict", "slides", "student", "results_report", "book", "train", "score"}
 
 
 def modules() -> dict[str, Path]:

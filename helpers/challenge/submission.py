@@ -1,36 +1,40 @@
 """Predicting the classes of unlabeled chips with a finished run, and writing a submission for the scorer.
 
-The MAVOC scorer reads `results.csv` with columns `image_id,class_id`, where `image_id` is the
-number in the chip's file name (SAR_1234.png -> 1234), and computes top-1 from it.  This module
-takes a finished run (its stage-3b checkpoint complete), reads a flat folder of chips of the run's
-sensor, predicts with the run's TTA setting, checks the rows, and writes
+The scorer reads `results.csv`, where `image_id` is the number in the chip's file name (SAR_1234.png,
+Gotcha1234.png -> 1234).  PBVS 2023-2025 read `image_id,class_id,score`, the score an in-distribution
+confidence for the OOD measure (the run's OOD score, helpers/method/ood.py); the 2021 scorer read
+`image_id,class_id` (`-p submission_format 2021`).  This module takes a finished run (its stage-3b
+checkpoint complete), reads a flat folder of chips of the run's sensor, predicts with the run's TTA
+setting, checks the rows, and writes
 
-    results.csv          image_id,class_id   (what the scorer reads)
+    results.csv          image_id,class_id[,score]   (what the scorer reads)
     probabilities.csv    image_id,file,p0..p9 (the averaged TTA softmax, for ensembling or a closer look)
     submission.zip       results.csv alone, ready for upload
 """
 from __future__ import annotations
 
 import json
-import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from PIL import Image
 
 from ..datasets import archive
+from ..method import ood
 from ..settings import config
 from ..method.checkpoints import CheckpointError, load_stage_model
 from ..settings.paths import resolve_path
+from .demo import DEMO_FOLDER, DEMO_KEY, demo_chips, score_against_key  # noqa: F401  (callers import them from here)
 
 NUM_CLASSES = 10
 SIZE_FACTOR = 2.0          # chips more than 2x larger or smaller than the run's training chips are refused
 SIZE_SAMPLE = 64           # training chips whose size on disk is read to know the run's chip size
-DEMO_FOLDER = "demo_test_images"
-DEMO_KEY = "demo_test_key.csv"
+COLUMNS = {"score": ["image_id", "class_id", "score"], "2021": ["image_id", "class_id"]}
+OOD_CHOICE = "ood_score.json"     # the run's OOD score and why, chosen once (ood_choice)
 
 
 class SubmissionError(ValueError):
@@ -39,11 +43,12 @@ class SubmissionError(ValueError):
 
 @dataclass
 class Prediction:
-    results: pd.DataFrame          # image_id, class_id
+    results: pd.DataFrame          # image_id, class_id[, score]
     probabilities: pd.DataFrame    # image_id, file, p0..p9
     folder: Path                   # where the files were written
     files: dict                    # name -> path
     notes: list
+    score_name: str = ""           # the OOD score in the `score` column (helpers.method.ood)
 
     @property
     def shares(self) -> np.ndarray:
@@ -129,9 +134,13 @@ def check_sizes(chips, chip_side: int, factor: float = SIZE_FACTOR) -> None:
 
 
 def check_results(results: pd.DataFrame, chips) -> None:
-    """Every chip exactly one row, ids unique, classes whole numbers 0-9: what the scorer needs."""
-    if list(results.columns) != ["image_id", "class_id"]:
-        raise SubmissionError(f"results have columns {list(results.columns)}; expected image_id,class_id")
+    """Every chip exactly one row, ids unique, classes whole numbers 0-9, a finite score where there is
+    a score column: what the scorer needs."""
+    if list(results.columns) not in COLUMNS.values():
+        raise SubmissionError(f"results have columns {list(results.columns)}; expected image_id,class_id,score "
+                              f"(or image_id,class_id, the 2021 form)")
+    if "score" in results.columns and not np.isfinite(pd.to_numeric(results["score"], errors="coerce")).all():
+        raise SubmissionError("a score is missing or not a finite number; every row needs one in-distribution score")
     if len(results) != len(chips):
         raise SubmissionError(f"{len(results)} rows for {len(chips)} chips; every chip needs exactly one row")
     duplicated = results["image_id"][results["image_id"].duplicated()]
@@ -167,15 +176,41 @@ def predict_folder(run_dir, images, out=None, device=None, bundle=None) -> Predi
     except data.DataError as e:
         raise SubmissionError(str(e)) from None
     chipset = chipset.with_transform(data.eval_transform(info["mean"], info["std"]))
-    probs = inference.predict(model, chipset, k=settings.tta_views, device=device or settings.device,
-                              flip=data.flip_keeps_label(settings.data), precision=settings.precision).numpy()
-    results = pd.DataFrame({"image_id": ids, "class_id": probs.argmax(1).astype(np.int64)})
+    flip = data.flip_keeps_label(settings.data)
+    logits = inference.view_logits(model, chipset, k=settings.tta_views, device=device or settings.device,
+                                   flip=flip, precision=settings.precision)
+    probs = torch.softmax(logits, dim=-1).mean(0).numpy()      # as inference.predict averages the views
+    score_name = ood_choice(run_dir, settings, model, bundle, device)
+    results = pd.DataFrame({"image_id": ids, "class_id": probs.argmax(1).astype(np.int64),
+                            "score": ood.score(logits, score_name).round(6)})[COLUMNS[settings.submission_format]]
     check_results(results, chips)
     probabilities = pd.DataFrame(probs.round(6), columns=[f"p{c}" for c in range(NUM_CLASSES)])
     probabilities.insert(0, "file", [p.name for p in chips])
     probabilities.insert(0, "image_id", ids)
     folder = resolve_path(out) if out is not None else run_dir / "submission"
-    return Prediction(results, probabilities, folder, write_submission(results, probabilities, folder), notes)
+    return Prediction(results, probabilities, folder, write_submission(results, probabilities, folder), notes,
+                      score_name)
+
+
+def ood_choice(run_dir, settings, model, bundle=None, device=None) -> str:
+    """The run's OOD score: the `ood_score` setting, or for "auto" the best validation AUROC of the final
+    model where the data has OOD validation chips (else ood.DEFAULT); chosen once, kept in OOD_CHOICE."""
+    path = Path(run_dir) / OOD_CHOICE
+    if settings.ood_score != "auto":
+        return settings.ood_score
+    if path.is_file():
+        return json.loads(path.read_text())["score"]
+    from ..datasets.data import flip_keeps_label, load_data
+    from ..method import inference
+    bundle = bundle if bundle is not None else load_data(settings)
+    val_id = val_ood = None
+    if bundle.ood_val is not None:
+        run = lambda ds: inference.view_logits(model, ds, k=settings.tta_views, device=device or settings.device,
+                                               flip=flip_keeps_label(settings.data), precision=settings.precision)
+        val_id, val_ood = run(bundle.val), run(bundle.ood_val)
+    name, why = ood.choose("auto", val_id, val_ood)
+    config.save_json({"score": name, "why": why}, path)
+    return name
 
 
 def write_submission(results: pd.DataFrame, probabilities: pd.DataFrame, folder) -> dict:
@@ -193,12 +228,13 @@ def write_submission(results: pd.DataFrame, probabilities: pd.DataFrame, folder)
 # ---------------------------------------------------------------- which chips, when none are given
 def prediction_sets(settings, run_dir, bundle=None) -> dict:
     """Every set of chips to predict, name -> flat folder: the data's own prediction sets (test_images/,
-    then valid_images/), or, on built-in data only, a demo folder written from the test split."""
+    then valid_images/; test/, then val/ in the 2023-2025 layout), or, on built-in data only, a demo folder
+    written from the test split (and its OOD chips: helpers/challenge/demo.py)."""
     from ..datasets.data import BUILT_IN
     if settings.data not in BUILT_IN:
-        layout = archive.detect(resolve_path(settings.data))
+        layout = archive.detect(resolve_path(settings.data), settings.modality)
         found = layout.prediction_sets
-        ordered = {n: found[n] for n in ("test_images", "valid_images") if n in found}
+        ordered = {n: found[n] for n in ("test_images", "test", "valid_images", "val", "valid", "validation") if n in found}
         if ordered:
             return ordered
     return {"demo": demo_chips(run_dir, settings, bundle)}
@@ -222,30 +258,3 @@ def predict_every_set(run_dir, settings, bundle, done=None) -> pd.DataFrame:
         rows.append({"set": name, "folder": str(folder), "chips": len(p.results),
                      "results.csv": str(p.files["results.csv"]), "distance_from_uniform": p.distance_from_uniform})
     return pd.DataFrame(rows)
-
-
-def demo_chips(run_dir, settings, bundle=None) -> Path:
-    """The run's labeled test chips copied as an unlabeled flat folder <run_dir>/demo_test_images/
-    (SAR_<id>.png, ids in a shuffled order), with the answers in <run_dir>/demo_test_key.csv."""
-    if bundle is None:
-        from ..datasets.data import load_data
-        bundle = load_data(settings)
-    folder = Path(run_dir) / DEMO_FOLDER
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    prefix = archive.PREFIXES[settings.modality]
-    order = np.random.default_rng(settings.data_seed).permutation(len(bundle.test))
-    rows = []
-    for image_id, i in enumerate(order, start=1):
-        source = Path(bundle.test.paths[i])
-        shutil.copyfile(source, folder / f"{prefix}{image_id}{source.suffix}")
-        rows.append({"image_id": image_id, "class_id": int(bundle.test.targets[i])})
-    pd.DataFrame(rows).to_csv(Path(run_dir) / DEMO_KEY, index=False)
-    return folder
-
-
-def score_against_key(results: pd.DataFrame, key_csv) -> dict:
-    """Scores of a submission against a key of true classes (the demo folder's), with helpers.method.metrics."""
-    from ..method.metrics import summary
-    merged = pd.read_csv(key_csv).merge(results, on="image_id", suffixes=("_true", "_pred"), validate="one_to_one")
-    return summary(merged["class_id_true"], merged["class_id_pred"])

@@ -6,11 +6,19 @@ The NTIRE 2021 MAVOC archive (and its PBVS successors) is laid out as
     valid_images/                          flat, unlabeled SAR_<id>.png and EO_<id>.png
     test_images/                           flat, unlabeled
 
-`data` may point at that archive root, at train_images/ itself, at the course's own layout
+The PBVS 2023-2025 (MAVIC-C) archive is laid out as
+
+    train/SAR_Train/<class>/ and train/EO_Train/<class>/   SAR/EO pairs under the same file name,
+                                                          class folders named by number or by name
+    test/                                                 flat, unlabeled Gotcha<id>.png chips
+    <a reference CSV>                                     image_id, class_id and an OOD flag (data_files)
+
+`data` may point at either archive's root, at train_images/ itself, at the course's own layout
 (<root>/train/<0..9>/, optional val/ and test/), or at a CSV of `path,label` rows.  The
-`modality` setting ("sar" or "eo") keeps one sensor by the file prefix; the other sensor's
-files are left out before anything is decoded.  Flat unlabeled folders are prediction sets,
-never training data: validation and test are then held out of the training chips.
+`modality` setting ("sar" or "eo") keeps one sensor, by the file prefix or, in the 2023-2025
+layout, by the SAR_Train / EO_Train folder; the other sensor's files are left out before anything
+is decoded.  Flat unlabeled folders are prediction sets, never training data: validation and test
+are then held out of the training chips.
 """
 from __future__ import annotations
 
@@ -26,6 +34,8 @@ PREFIXES = {"sar": "SAR_", "eo": "EO_"}
 MODALITIES = tuple(PREFIXES)
 TRAIN_NAMES = ("train", "train_images")
 PREDICTION_SETS = ("valid_images", "test_images")
+SENSOR_TREES = {"sar": "SAR_Train", "eo": "EO_Train"}   # the 2023-2025 archive's train/ sub-folders
+FLAT_SETS = ("test", "val", "valid", "validation")      # its flat folders of unlabeled chips
 
 
 class ArchiveError(ValueError):
@@ -36,10 +46,11 @@ class ArchiveError(ValueError):
 class Layout:
     """Where the labeled splits and the unlabeled prediction sets of a data path are."""
 
-    kind: str                                   # "archive", "folders" or "csv"
+    kind: str                                   # "archive", "archive-2023", "folders" or "csv"
     root: Path                                  # the folder the splits are relative to
     splits: dict = field(default_factory=dict)  # "train"/"val"/"test" -> a class-folder tree or a CSV file
-    prediction_sets: dict = field(default_factory=dict)   # "valid_images"/"test_images" -> flat folder
+    prediction_sets: dict = field(default_factory=dict)   # "valid_images"/"test_images"/"test" ... -> flat folder
+    ood: dict = field(default_factory=dict)     # "val"/"test" -> a flat folder of OOD chips (built-in synthetic-sar)
 
 
 def _is_class_tree(folder: Path) -> bool:
@@ -47,12 +58,42 @@ def _is_class_tree(folder: Path) -> bool:
     return bool(subdirs) and all(n.isdigit() for n in subdirs)
 
 
+def _is_flat(folder: Path) -> bool:
+    return folder.is_dir() and not any(p.is_dir() and not p.name.startswith(".") for p in folder.iterdir())
+
+
 def _prediction_sets(folder: Path) -> dict:
     return {name: folder / name for name in PREDICTION_SETS if (folder / name).is_dir()}
 
 
-def detect(path) -> Layout:
-    """The layout of `path` (archive root, train_images/, course layout or CSV); ArchiveError if none fits."""
+def _ood_folders(folder: Path) -> dict:
+    return {split: folder / f"ood_{split}" for split in ("val", "test") if _is_flat(folder / f"ood_{split}")}
+
+
+def sensor_tree(train: Path, modality: str) -> Path | None:
+    """The 2023-2025 archive's class tree of `modality` under `train` (train/SAR_Train/ ...), or None."""
+    for name in (SENSOR_TREES[modality], SENSOR_TREES[modality].lower()):
+        if (train / name).is_dir():
+            return train / name
+    return None
+
+
+def _detect_2023(path: Path, modality: str) -> Layout | None:
+    """The 2023-2025 layout rooted at `path` (or at its parent, for train/ itself), or None."""
+    for root in (path, path.parent):
+        train = root / "train"
+        if train.is_dir() and any(sensor_tree(train, m) for m in MODALITIES):
+            tree = sensor_tree(train, modality)
+            if tree is None:
+                raise ArchiveError(f"{train} has no {SENSOR_TREES[modality]}/ folder for modality {modality!r} "
+                                   f"(it holds {', '.join(sorted(p.name for p in train.iterdir() if p.is_dir()))})")
+            flat = {name: root / name for name in FLAT_SETS if _is_flat(root / name)}
+            return Layout("archive-2023", root, {"train": tree}, flat)
+    return None
+
+
+def detect(path, modality: str = "sar") -> Layout:
+    """The layout of `path` (either archive's root, train_images/, course layout or CSV); ArchiveError if none fits."""
     path = Path(path)
     expected = (f"expected {path}/train/<0..9>/*.png (class-numbered folders) or {path}/train.csv with columns "
                 f"path,label, or the MAVOC archive root holding train_images/<0..9>/, or train_images/ itself")
@@ -66,6 +107,9 @@ def detect(path) -> Layout:
         if path.name == "train.csv":   # its siblings val.csv / test.csv, as for a folder of CSVs
             splits.update({s: path.with_name(f"{s}.csv") for s in ("val", "test") if path.with_name(f"{s}.csv").is_file()})
         return Layout("csv", path.parent, splits)
+    newer = _detect_2023(path, check_modality(modality))
+    if newer is not None:
+        return newer
     splits = {}
     for split in ("train", "val", "test"):
         if (path / split).is_dir():
@@ -73,7 +117,8 @@ def detect(path) -> Layout:
         elif (path / f"{split}.csv").is_file():
             splits[split] = path / f"{split}.csv"
     if "train" in splits:
-        return Layout("folders" if splits["train"].is_dir() else "csv", path, splits, _prediction_sets(path))
+        return Layout("folders" if splits["train"].is_dir() else "csv", path, splits, _prediction_sets(path),
+                      _ood_folders(path))
     if (path / "train_images").is_dir():
         return Layout("archive", path, {"train": path / "train_images"}, _prediction_sets(path))
     if path.name in TRAIN_NAMES or _is_class_tree(path):
@@ -109,12 +154,12 @@ def check_modality(modality: str) -> str:
 
 
 def image_id(path) -> int:
-    """The scorer's image_id: the number in the file name (SAR_1234.png -> 1234)."""
+    """The scorer's image_id: the number in the file name (SAR_1234.png, Gotcha1234.png, 1234.png -> 1234)."""
     stem = Path(path).stem
     numbers = re.findall(r"\d+", stem)
     if len(numbers) != 1:
         raise ArchiveError(f"cannot read an image id from {Path(path).name!r}: expected exactly one number in the "
-                           f"name, as in SAR_1234.png (image_id 1234)")
+                           f"name, as in SAR_1234.png or Gotcha1234.png (image_id 1234)")
     return int(numbers[0])
 
 
@@ -151,12 +196,17 @@ def inventory(path, modality: str = "sar"):
     """One row per split and prediction set: its folder, the chips kept, and what was left out (and why)."""
     import pandas as pd
     check_modality(modality)
-    layout = detect(path)
+    layout = detect(path, modality)
     rows = []
     for split, where in layout.splits.items():
         row = {"split": split, "role": "labeled (training data)", "where": str(where)}
         if where.is_dir():
             row.update(_count_tree(where, modality))
+            other = [m for m in MODALITIES if m != modality][0]
+            other_tree = sensor_tree(where.parent, other) if layout.kind == "archive-2023" else None
+            if other_tree is not None:   # the other sensor's own tree: counted by name, never opened
+                row["other modality"] += sum(len(files) for _, _, files in os.walk(other_tree))
+                row["example left out"] = row["example left out"] or f"{other_tree.name}/..."
         else:
             row.update({"kept": None, "other modality": None, "non-image": None, "example left out": "(CSV)"})
         rows.append(row)
@@ -164,6 +214,11 @@ def inventory(path, modality: str = "sar"):
         kept, left = flat_chips(folder, modality)
         rows.append({"split": name, "role": "unlabeled (prediction set)", "where": str(folder), "kept": len(kept),
                      "other modality": left["other modality"], "non-image": left["non-image"], "example left out": ""})
+    for split, folder in layout.ood.items():
+        kept, left = flat_chips(folder, modality)
+        rows.append({"split": f"OOD {split}", "role": "out of distribution (none of the 10 classes)", "where": str(folder),
+                     "kept": len(kept), "other modality": left["other modality"], "non-image": left["non-image"],
+                     "example left out": ""})
     table = pd.DataFrame(rows).set_index("split")
     table.attrs.update(kind=layout.kind, modality=modality)
     return table

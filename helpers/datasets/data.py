@@ -17,9 +17,9 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from . import archive, digits_lt, synthetic_sar
+from . import archive, digits_lt, ood_sets, synthetic_sar
 from .augment import eval_transform, flip_keeps_label, train_transform
-from .data_files import NUM_CLASSES, DataError, labelled_prediction_set, scan  # noqa: F401  (DataError: callers import it from here)
+from .data_files import NUM_CLASSES, DataError, class_mapping, labelled_prediction_set, scan  # noqa: F401  (DataError: callers import it from here)
 from ..settings.paths import data_cache, resolve_path
 
 BUILT_IN = ("synthetic-sar", "digits-lt")
@@ -59,6 +59,15 @@ class DataBundle:
     std: float
     notes: list = field(default_factory=list)
     hflip: bool = True               # does a left-right flip keep the label? (augmentation and TTA use it)
+    ood_val: ChipSet | None = None   # chips of none of the 10 classes that choose the OOD score (helpers/datasets/ood_sets.py)
+    ood_test: ChipSet | None = None  # ... and those that measure it
+    ood_note: str = ""               # where the OOD chips came from, or why there are none
+    class_folders: dict = field(default_factory=dict)   # class folder name -> class_id (named folders)
+    class_source: str = ""           # where that order came from
+
+    @property
+    def has_ood(self) -> bool:
+        return self.ood_test is not None and len(self.ood_test) > 0
 
     def class_counts(self, split: str = "train") -> np.ndarray:
         return np.bincount(getattr(self, split).targets.numpy(), minlength=NUM_CLASSES)
@@ -167,10 +176,28 @@ def built_in_root(settings) -> Path:
                               settings.digits_imbalance, settings.data_seed)
 
 
-def class_names(settings) -> list[str]:
+def named_classes(settings, root=None) -> tuple[dict, str]:
+    """({class folder name: class_id}, where the order came from) of a data path whose training class
+    folders are named by name; ({}, "") for built-in data, numbered folders and CSVs."""
+    if settings.data in BUILT_IN:
+        return {}, ""
+    try:
+        train = archive.detect(root or resolve_path(settings.data), settings.modality).splits.get("train")
+    except archive.ArchiveError as e:
+        raise DataError(str(e)) from None
+    if train is None or not train.is_dir():
+        return {}, ""
+    mapping, source = class_mapping(train, settings.class_order)
+    return ({}, "") if source == "folder numbers" else (mapping, source)
+
+
+def class_names(settings, root=None) -> list[str]:
     """The class names of `settings.data` (known before any chip is decoded)."""
     if settings.data in BUILT_IN:
         return list(synthetic_sar.CLASS_NAMES if settings.data == "synthetic-sar" else digits_lt.CLASS_NAMES)
+    mapping, _ = named_classes(settings, root)
+    if mapping:
+        return [name for name, _ in sorted(mapping.items(), key=lambda kv: kv[1])]
     return [f"class {i}" for i in range(NUM_CLASSES)]
 
 
@@ -184,7 +211,13 @@ def load_data(settings) -> DataBundle:
         if not root.exists():
             raise DataError(f"data {settings.data!r} is neither a built-in data set ({', '.join(BUILT_IN)}) nor an existing "
                             f"path ({root} does not exist); expected a folder with train/<0..9>/ image folders or train.csv")
-    splits = scan(root, notes, settings.modality)
+    splits = scan(root, notes, settings.modality, settings.class_order)
+    names = class_names(settings, root)
+    folders, source = named_classes(settings, root)
+    ood = ood_sets.find(settings, root, names)
+    if ood.labelled_val is not None and "val" not in splits:
+        splits["val"] = ood.labelled_val
+        notes.append(ood.note)
     rng = np.random.default_rng(settings.data_seed)
     if settings.test_labels:
         if settings.data in BUILT_IN:
@@ -200,7 +233,8 @@ def load_data(settings) -> DataBundle:
         notes.append(f"no val split in {root}: held out {len(splits['val'])} class-balanced training images")
     notes += unmeasured_notes(splits)
     # All splits are decoded in one pass, so a conversion or size warning is said once, with one count.
-    order = ("train", "val", "test")
+    splits["ood_val"], splits["ood_test"] = [(p, -1) for p in ood.val], [(p, -1) for p in ood.test]
+    order = ("train", "val", "test", "ood_val", "ood_test")
     chips = decode([pair for s in order for pair in splits[s]], settings.image_size, notes, desc="images")
     sets, start = {}, 0
     for s in order:
@@ -210,8 +244,10 @@ def load_data(settings) -> DataBundle:
     pixels = sets["train"].images.float().div_(255)
     mean, std = float(pixels.mean()), float(pixels.std()) or 1.0
     hflip = flip_keeps_label(settings.data)
-    return DataBundle(name=settings.data, root=root, class_names=class_names(settings), mean=mean, std=std, notes=notes,
-                      hflip=hflip,
+    evaluated = lambda s: sets[s].with_transform(eval_transform(mean, std)) if len(sets[s]) else None
+    return DataBundle(name=settings.data, root=root, class_names=names, mean=mean, std=std, notes=notes,
+                      hflip=hflip, ood_val=evaluated("ood_val"), ood_test=evaluated("ood_test"), ood_note=ood.note,
+                      class_folders=folders, class_source=source,
                       train=sets["train"].with_transform(train_transform(settings.image_size, mean, std, hflip)),
                       val=sets["val"].with_transform(eval_transform(mean, std)),
                       test=sets["test"].with_transform(eval_transform(mean, std)))

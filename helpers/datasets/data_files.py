@@ -13,6 +13,7 @@ DataError that names the problem and the expected form.
 from __future__ import annotations
 
 import csv
+import os
 import warnings
 from pathlib import Path
 
@@ -27,23 +28,59 @@ class DataError(ValueError):
     """Bad input data; the message names the problem and the expected form."""
 
 
-def _class_of(folder: Path) -> int:
-    if not (folder.name.isdigit() and 0 <= int(folder.name) < NUM_CLASSES):
-        raise DataError(f"class folder {folder} is not a class number 0-9; expected folders named 0, 1, ..., 9")
-    return int(folder.name)
+CLASS_LISTS = ("classes.txt", "class_names.txt")   # a class list shipped with an archive: one name a line, in order
 
 
-def _scan_folder(split_dir: Path, modality: str, skipped: list, other: list) -> list[tuple[Path, int]]:
+def _class_list(split_dir: Path) -> Path | None:
+    for folder in (split_dir, split_dir.parent, split_dir.parent.parent):
+        for name in CLASS_LISTS:
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+def class_mapping(split_dir: Path, class_order: str = "") -> tuple[dict, str]:
+    """({class folder name: class_id}, where the order came from) of a class-folder tree.
+
+    Folders named 0-9 are those classes.  Folders named by class name are ordered by the
+    `class_order` setting (comma-separated names) if given, else by a class list shipped with the
+    archive (CLASS_LISTS), else sorted by name, as torchvision's ImageFolder does.
+    """
+    names = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not names:
+        raise DataError(f"no class folders in {split_dir}; expected sub-folders named 0..9 (or by class name) holding image chips")
+    numbered = [n for n in names if n.isdigit()]
+    if numbered and len(numbered) < len(names):      # numbers and names mixed: a stray folder among 0-9
+        stray = next(n for n in names if not n.isdigit())
+        raise DataError(f"class folder {split_dir / stray} is not a class number 0-9; expected folders named 0, 1, ..., 9 "
+                        f"(or every class folder named by its class name)")
+    if numbered and not class_order:
+        bad = [n for n in names if not 0 <= int(n) < NUM_CLASSES]
+        if bad:
+            raise DataError(f"class folder {split_dir / bad[0]} is not a class number 0-9; expected folders named 0, 1, ..., 9")
+        return {n: int(n) for n in names}, "folder numbers"
+    listed = _class_list(split_dir)
+    if class_order:
+        order, source = [s.strip() for s in class_order.split(",") if s.strip()], "the class_order setting"
+    elif listed is not None:
+        order = [s.strip() for s in listed.read_text(encoding="utf-8-sig").splitlines() if s.strip()]
+        source = f"the archive's class list {listed.name}"
+    else:
+        order, source = names, "sorted folder names (as torchvision's ImageFolder)"
+    if sorted(order) != names or len(order) != NUM_CLASSES:
+        raise DataError(f"class folders of {split_dir} are {names}, but {source} gives {order}; "
+                        f"expected the same {NUM_CLASSES} names, each once")
+    return {n: order.index(n) for n in names}, source
+
+
+def _scan_folder(split_dir: Path, modality: str, skipped: list, other: list, class_order: str = "") -> list[tuple[Path, int]]:
     """(path, label) pairs of a class-numbered folder tree, checked.
 
     Non-image files (by extension) are collected in `skipped`, the other sensor's chips in `other`
     (`scan` reports both once); hidden files such as .DS_Store are ignored silently.
     """
-    class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not class_dirs:
-        raise DataError(f"no class folders in {split_dir}; expected sub-folders named 0..9 holding image chips")
-    classes = {d.name: _class_of(d) for d in class_dirs}
-    # torchvision's ImageFolder lists the files; class indices are the folder *numbers*, not sort order.
+    classes, _ = class_mapping(split_dir, class_order)
+    # torchvision's ImageFolder lists the files; class indices come from class_mapping, not its sort order.
     finder = type("NumberedFolder", (datasets.ImageFolder,), {"find_classes": staticmethod(lambda d: (list(classes), classes))})
 
     def is_image(p: str) -> bool:
@@ -96,22 +133,26 @@ def _scan_csv(csv_path: Path, modality: str, other: list) -> list[tuple[Path, in
     return pairs
 
 
-def scan(root: Path, notes: list, modality: str = "sar") -> dict[str, list[tuple[Path, int]]]:
+def scan(root: Path, notes: list, modality: str = "sar", class_order: str = "") -> dict[str, list[tuple[Path, int]]]:
     """The labeled splits of a data path (course layout, MAVOC archive or CSV), chips of `modality` only.
 
     Raises DataError with the expected layout when it is wrong.  Prediction sets (valid_images/,
     test_images/) are not training data and are not listed: see archive.detect / archive.inventory.
     """
     try:
-        layout = archive.detect(Path(root))
         archive.check_modality(modality)
+        layout = archive.detect(Path(root), modality)
     except archive.ArchiveError as e:
         raise DataError(str(e)) from None
     root = layout.root
     splits, skipped, other = {}, [], []
     for split, where in layout.splits.items():
-        splits[split] = (_scan_folder(where, modality, skipped, other) if where.is_dir()
+        splits[split] = (_scan_folder(where, modality, skipped, other, class_order) if where.is_dir()
                          else _scan_csv(where, modality, other))
+    other_tree = archive.sensor_tree(layout.splits["train"].parent, [m for m in archive.MODALITIES if m != modality][0]) \
+        if layout.kind == "archive-2023" else None
+    if other_tree is not None:   # the 2023-2025 archive's other sensor: its own tree, never opened
+        other += [Path(d) / f for d, _, files in os.walk(other_tree) for f in files]
     if other:   # the other sensor: left out by name, never opened
         notes.append(f"left out {len(other)} chip(s) of the other sensor (modality is {modality!r}; "
                      f"e.g. {Path(other[0]).name})")
@@ -136,7 +177,7 @@ def labelled_prediction_set(root, labels_csv, modality: str = "sar") -> tuple[st
     """
     labels_csv = Path(labels_csv)
     try:
-        layout = archive.detect(Path(root))
+        layout = archive.detect(Path(root), modality)
         with open(labels_csv, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             columns = [c.strip() for c in reader.fieldnames or []]

@@ -50,6 +50,17 @@ SHAPES = {
 }
 
 
+# Out-of-distribution vehicles (PBVS 2023-2025 score telling them apart): none is one of the 10 classes;
+# other outlines and sizes (wider, longer, an arm, a tiny cart), drawn by the same sensor model.
+OOD_SHAPES = {
+    "tracked vehicle": [(-3.4, 3.4, 1.70, 2.3, 1.8)],
+    "excavator": [(-2.0, 2.0, 1.40, 2.8, 1.6), (2.0, 6.0, 0.35, 1.0, 1.4)],
+    "golf cart": [(-1.3, 1.3, 0.65, 1.6, 0.8)],
+    "semi-trailer tractor": [(-2.0, 0.5, 1.25, 3.2, 2.0), (0.5, 3.5, 1.25, 1.2, 1.0)],
+}
+OOD_VERSION = 1
+
+
 def class_counts(data_size: int) -> list[int]:
     """Training images per class for `data_size` images in all, in MAVOC proportions (at least 5 a class)."""
     total = sum(MAVOC_TRAIN_COUNTS)
@@ -65,8 +76,8 @@ def _outline_points(x0, x1, hw, rng, spacing=0.5):
     return np.concatenate(pts) + rng.normal(0, 0.08, (sum(len(p) for p in pts), 2))
 
 
-def render_chip(label: int, rng: np.random.Generator, difficulty: float = DIFFICULTY) -> np.ndarray:
-    """One uint8 chip (54-60 px square) of class `label`."""
+def render_chip(label: int, rng: np.random.Generator, difficulty: float = DIFFICULTY, boxes=None) -> np.ndarray:
+    """One uint8 chip (54-60 px square) of class `label` (or of the vehicle `boxes`, an OOD one)."""
     size = int(rng.integers(54, 61))
     half = size * METRES_PER_PIXEL / 2
     coords = (np.arange(size) + 0.5) * METRES_PER_PIXEL - half
@@ -82,7 +93,7 @@ def render_chip(label: int, rng: np.random.Generator, difficulty: float = DIFFIC
     reflect = 0.25 * clutter
     body = np.zeros((size, size))
     points, amps = [], []
-    for x0, x1, hw, height, bright in SHAPES[label]:
+    for x0, x1, hw, height, bright in (SHAPES[label] if boxes is None else boxes):
         x0, x1, hw, height = x0 * scale, x1 * scale, hw * scale, height * scale
         # Vehicle frame of every pixel, to draw the footprint and its shadow.
         dx, dy = gx - centre[0], gy - centre[1]
@@ -117,29 +128,41 @@ def render_chip(label: int, rng: np.random.Generator, difficulty: float = DIFFIC
 
 def generate(root: Path, data_size: int, val_per_class: int, test_per_class: int, seed: int = 0,
              progress: bool = True) -> Path:
-    """Write train/val/test class folders of PNG chips under `root`, once; reuse them afterwards.
+    """Write train/val/test class folders of PNG chips under `root`, once; reuse them afterwards;
+    and beside them the flat OOD folders ood_val/ and ood_test/ (val_per_class and test_per_class
+    chips of each OOD_SHAPES vehicle).
 
     Each chip has its own seed (split, class, index), so the data does not depend on the order
-    of generation.  The folder is built under a temporary name and renamed when complete, so an
-    interrupted generation never leaves a half-written data set behind.
+    of generation, and the OOD chips (their own seed stream) leave the others unchanged.  The folder
+    is built under a temporary name and renamed when complete, so an interrupted generation never
+    leaves a half-written data set behind.
     """
     root = Path(root)
     spec = {"generator": "synthetic-sar", "version": VERSION, "difficulty": DIFFICULTY, "data_size": data_size,
-            "val_per_class": val_per_class, "test_per_class": test_per_class, "seed": seed}
+            "val_per_class": val_per_class, "test_per_class": test_per_class, "seed": seed, "ood": OOD_VERSION}
     if (root / "spec.json").exists() and json.loads((root / "spec.json").read_text()) == spec:
         return root
     plan = [("train", c, n) for c, n in enumerate(class_counts(data_size))]
     plan += [(split, c, n) for split, n in (("val", val_per_class), ("test", test_per_class)) for c in range(10)]
+    ood = [(split, k, n) for split, n in (("val", val_per_class), ("test", test_per_class)) for k in range(len(OOD_SHAPES))]
     tmp = root.with_name(root.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     split_ids = {"train": 0, "val": 1, "test": 2}
-    bar = tqdm(total=sum(n for *_, n in plan), desc=f"generating {root.name}", disable=not progress)
+    bar = tqdm(total=sum(n for *_, n in plan + ood), desc=f"generating {root.name}", disable=not progress)
     for split, label, n in plan:
         folder = tmp / split / str(label)
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(n):
             rng = np.random.default_rng([seed, split_ids[split], label, i])
             Image.fromarray(render_chip(label, rng)).save(folder / f"{split}_{label}_{i:06d}.png")
+            bar.update()
+    shapes = list(OOD_SHAPES.values())
+    for split, k, n in ood:
+        folder = tmp / f"ood_{split}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            rng = np.random.default_rng([seed, 10 + split_ids[split], k, i])
+            Image.fromarray(render_chip(0, rng, boxes=shapes[k])).save(folder / f"ood_{k}_{i:06d}.png")
             bar.update()
     bar.close()
     (tmp / "spec.json").write_text(json.dumps(spec, indent=2))

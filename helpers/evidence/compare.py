@@ -6,6 +6,9 @@
 
 Each seed is a run folder runs/<name>/seed<k>/ (same layout as the course's), so an interrupted
 comparison continues where it stopped when the same command is run again; --overwrite starts afresh.
+`--executor local --jobs N` trains N seeds at a time in their own processes, `--executor slurm` sends
+them to SLURM (helpers/evidence/executors.py): each seed is a job that leaves its table in its folder
+(methods.pkl); the tables are assembled when every job is done, and a re-run submits only the rest.
 The folder is named after the profile, the data, the budget and a non-default input size (`folder_name`),
 so two data sets never share one. Writes per_seed.csv, comparison.csv, tta_gains.csv and comparison.md there.
 """
@@ -25,7 +28,8 @@ import pandas as pd
 from ..publishing import cli
 from ..settings import config
 from ..method import runs
-from . import experiments, verdicts
+from . import experiments, ood_evidence, verdicts
+from . import executors
 from ..datasets.data import BUILT_IN, load_data
 from ..settings.paths import resolve_path
 
@@ -111,25 +115,71 @@ def gains_markdown(gains: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def root_of(profile: str, data: str, name: str | None, overrides: dict) -> Path:
+    """The comparison's folder: --name, else runs/<folder_name>."""
+    settings = config.resolve(profile, data=data, **overrides)
+    default = folder_name(profile, data, settings.budget_scale, settings.image_size)
+    return resolve_path(name if name and "/" in name else Path("runs") / (name or default))
+
+
+def seed_table(profile: str, data: str, seed: int, root: Path, overrides: dict, ablations: bool,
+               progress: bool = True) -> pd.DataFrame:
+    """Everything one seed adds to the comparison: its run folder trained (resumed), one row per method."""
+    methods = experiments.method_names(("method", "tta", "ablation") if ablations else ("method",))
+    run_dir, s = runs.open_run(Path(root) / f"seed{seed}", profile, data=data, seed=seed, **overrides)
+    bundle = load_data(s)
+    experiments.train_all(bundle, s, run_dir, progress=progress, ablations=ablations)
+    table = experiments.evaluate_methods(bundle, s, run_dir, methods)
+    table.insert(1, "seed", seed)
+    return table
+
+
+def seed_job(profile: str, data: str, seed: int, root: str, overrides: dict, ablations: bool) -> str:
+    """One job of a spread-out comparison: `seed_table`, left in the seed's folder (written last, atomically)."""
+    table = seed_table(profile, data, seed, Path(root), overrides, ablations)
+    path = Path(root) / f"seed{seed}" / "methods.pkl"
+    table.to_pickle(path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").replace(path)
+    return str(path)
+
+
+def finished(root: Path, seed: int, methods) -> pd.DataFrame | None:
+    """A job's table, if it has one with every method asked for (those rows, in the table's order)."""
+    path = Path(root) / f"seed{seed}" / "methods.pkl"
+    table = pd.read_pickle(path) if path.is_file() else None
+    if table is None or not set(methods) <= set(table["method"]):
+        return None
+    return table[table["method"].isin(methods)].reset_index(drop=True)
+
+
+def pending_jobs(profile: str, data: str, seeds, root: Path, overrides: dict, ablations: bool) -> list:
+    """The seeds without a finished table, as jobs (helpers/evidence/executors.py)."""
+    methods = experiments.method_names(("method", "tta", "ablation") if ablations else ("method",))
+    return [executors.Job(f"{root.name}/seed{seed}", seed_job, (profile, data, seed, str(root), overrides, ablations))
+            for seed in seeds if finished(root, seed, methods) is None]
+
+
 def run(profile: str, data: str, seeds, name: str | None, overwrite: bool, overrides: dict,
-        ablations: bool = True, progress: bool = True) -> pd.DataFrame:
+        ablations: bool = True, progress: bool = True, executor: str = "local", jobs: int | None = None,
+        slurm: dict | None = None) -> pd.DataFrame:
     settings = config.resolve(profile, data=data, **overrides)
     seeds = list(seeds or settings.seeds)
-    default = folder_name(profile, data, settings.budget_scale, settings.image_size)
-    root = resolve_path(name if name and "/" in name else Path("runs") / (name or default))
+    root = root_of(profile, data, name, overrides)
     if overwrite and root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
     methods = experiments.method_names(("method", "tta", "ablation") if ablations else ("method",))
     rows, t0 = [], time.time()
     earlier = pd.read_csv(root / "per_seed.csv") if (root / "per_seed.csv").is_file() else None
-    for k, seed in enumerate(seeds, 1):
+    in_process = executor == "local" and (jobs or 1) == 1
+    if not in_process:      # the seeds as jobs; the table of each is read back in seed order
+        executors.run_jobs(pending_jobs(profile, data, seeds, root, overrides, ablations), executor, jobs,
+                           root / "jobs", slurm)
+        per_seed = pd.concat([finished(root, seed, methods) for seed in seeds])
+        per_seed.to_csv(root / "per_seed.csv", index=False)
+    for k, seed in enumerate(seeds if in_process else [], 1):
         print(f"== seed {seed} ({k}/{len(seeds)}), {time.time() - t0:.0f} s so far", flush=True)
-        run_dir, s = runs.open_run(root / f"seed{seed}", profile, data=data, seed=seed, **overrides)
-        bundle = load_data(s)
-        experiments.train_all(bundle, s, run_dir, progress=progress, ablations=ablations)
-        table = experiments.evaluate_methods(bundle, s, run_dir, methods)
-        table.insert(1, "seed", seed)
+        table = seed_table(profile, data, seed, root, overrides, ablations, progress)
         rows.append(table)
         per_seed = pd.concat(rows)
         # an interrupted re-run keeps the earlier rows of the seeds it has not reached yet
@@ -142,6 +192,8 @@ def run(profile: str, data: str, seeds, name: str | None, overwrite: bool, overr
     verdict = verdicts.claim1(summary)
     text = (f"# {data}, profile {profile}, budget x{settings.budget_scale:g}, seeds {list(seeds)}\n\n"
             + markdown(summary) + ("\n" + gains_markdown(gains) if len(gains) else "")
+            + ("\nOut-of-distribution detection (test chips against the OOD test chips):\n\n" + ood_evidence.markdown(summary)
+               + f"\nOOD: {ood_evidence.verdict(summary)}.\n" if "auroc_mean" in summary.columns else "")
             + f"\nClaim (1): {verdicts.sentence(verdict)}\n"
             + f"\nWall time of this command: {time.time() - t0:.0f} s.\n")
     (root / "comparison.md").write_text(text)
@@ -159,9 +211,11 @@ def main(argv=None) -> int:
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-ablations", action="store_true", help="methods only (the budget sweep)")
     p.add_argument("-p", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"), help="override a setting")
+    executors.add_arguments(p)
     a = p.parse_args(argv)
     return cli.guarded(lambda: run(a.profile, a.data, a.seeds, a.name, a.overwrite, dict(a.p),
-                                   ablations=not a.no_ablations))
+                                   ablations=not a.no_ablations, **executors.options(a)),
+                       cli.user_errors() + (executors.JobsFailed,))
 
 
 if __name__ == "__main__":

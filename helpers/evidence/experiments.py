@@ -5,10 +5,14 @@ Every method is a path through stage folders of one run folder (shared stages ar
 full-model steps and the same classifier-only steps as the three-stage path:
   plain CE       one stage on the long-tailed set, the three-stage path's full-model steps;
   cRT, tau-norm, LWS   Kang et al.'s decoupled two-stage methods on the plain-CE backbone (helpers.evidence.rebalancing);
+  logit adjustment     post-hoc logit adjustment of plain CE (Menon et al., ICLR 2021), no training;
   LDAM-DRW       LDAM loss with deferred re-weighting (Cao et al., NeurIPS 2019), DRW after a share of the steps;
   three-stage    stage 1 -> 2 -> 3a -> 3b (the seed's method), with the run's TTA;
   TTA variants   TTA off, and the 12-view rotation family (outside the training augmentation);
   ablations      a stage removed, its steps given to the stage next to it (the table says which).
+Validation is split in two (helpers.evidence.validation_halves): the tuning half sets tau-norm's and logit
+adjustment's tau, the ranking half gives every method's validation score (`val_balanced_top1`), which
+picks claim (1)'s rival and guards against under-trained models.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..method import metrics, predictions, stages
-from . import rebalancing
+from . import logit_adjustment, ood_evidence, rebalancing, validation_halves
 from ..method.checkpoints import checkpoint_path, load_checkpoint, load_stage_model
 from ..method.losses import LDAMLoss
 from ..method.model import ShakeShakeNet
@@ -28,6 +32,7 @@ METHODS = {
     "plain CE": dict(path=["plain"], kind="method"),
     "cRT": dict(path=["plain", "crt"], kind="method"),
     "tau-norm": dict(path=["plain"], kind="method", post="tau"),
+    "logit adjustment": dict(path=["plain"], kind="method", post="la"),
     "LWS": dict(path=["plain", "lws"], kind="method"),
     "LDAM-DRW": dict(path=["ldam_drw"], kind="method"),
     "three-stage": dict(path=THREE, kind="method"),
@@ -37,7 +42,7 @@ METHODS = {
     "w/o 3a": dict(path=["stage1", "stage2_plus3a", "stage3b_from2plus"], kind="ablation"),
     "w/o 3b": dict(path=["stage1", "stage2", "stage3a_plus3b"], kind="ablation"),
 }
-TWO_STAGE = ["cRT", "tau-norm", "LWS"]          # the "two-stage methods" of the fact sheet's claim
+TWO_STAGE = ["cRT", "tau-norm", "LWS", "logit adjustment"]   # the "two-stage methods" of the fact sheet's claim
 UNDER_TRAINED = 0.2                            # validation balanced top-1 under twice chance (10 classes)
 
 
@@ -119,15 +124,19 @@ def final_model(run_dir, stage: str):
     return load_stage_model(run_dir, stage)
 
 
-def _probabilities(bundle, settings, run_dir, spec, cache: dict):
-    """(val, test) class probabilities of a method, 10-way; cached per (final stage, views, family, post)."""
+def _probabilities(bundle, settings, run_dir, spec, cache: dict, tune=None):
+    """(val, test) class probabilities of a method, 10-way; cached per (final stage, views, family, post).
+    A post-hoc step's tau is chosen on the validation chips `tune` (the tuning half)."""
     k = spec.get("views") or settings.tta_views
     family = spec.get("family", "levels")
     key = (spec["path"][-1], k, family, spec.get("post"))
     if key not in cache:
         if spec.get("post") == "tau":
-            val, test, tau, _ = rebalancing.tau_norm_predictions(bundle, settings, run_dir, k, family)
+            val, test, tau, _ = rebalancing.tau_norm_predictions(bundle, settings, run_dir, k, family, tune)
             cache[key] = (val, test, {"tau": tau})
+        elif spec.get("post") == "la":
+            val, test, tau = logit_adjustment.la_predictions(bundle, settings, run_dir, k, family, tune)
+            cache[key] = (val, test, {"la_tau": tau})
         else:
             stage = spec["path"][-1]
             run = lambda ds: predictions.probabilities(run_dir, stage, ds, settings, k, family, bundle.hflip)
@@ -139,24 +148,34 @@ def evaluate_methods(bundle, settings, run_dir, methods=None) -> pd.DataFrame:
     """One row per method: test and validation balanced top-1, shot groups, uniformity, steps and cost."""
     rows, cache = [], {}
     y_val, y_test = bundle.val.targets.numpy(), bundle.test.targets.numpy()
+    tune, rank = validation_halves.halves(y_val, settings.data_seed)
     counts = bundle.class_counts("train")
     plan = stages.plan(bundle, settings)
     for name in methods or list(METHODS):
         spec = METHODS[name]
-        val, test, extra, k, family = _probabilities(bundle, settings, run_dir, spec, cache)
+        val, test, extra, k, family = _probabilities(bundle, settings, run_dir, spec, cache, tune)
         s = metrics.summary(y_test, test.argmax(1).numpy())
-        v = metrics.summary(y_val, val.argmax(1).numpy())["balanced_top1"]
+        v = metrics.summary(y_val[rank], val[rank].argmax(1).numpy())["balanced_top1"]     # the ranking half
         gets = [f"{plan[st]['made_of'][0]} gets {plan[st]['gets']}'s steps" for st in spec["path"] if plan[st]["gets"]]
         rows.append({"method": name, "kind": spec["kind"], "balanced_top1": s["balanced_top1"], "top1": s["top1"],
                      "classes_measured": s["classes_measured"],
-                     "val_balanced_top1": v, "under_trained": bool(v < UNDER_TRAINED),
+                     "val_balanced_top1": v, "val_half": "ranking", "under_trained": bool(v < UNDER_TRAINED),
                      **{f"{g}_shot": a for g, a in metrics.shot_groups(s["per_class"], counts).items()},
                      **{f"{g}_shot_classes": n for g, n in metrics.shot_group_sizes(s["per_class"], counts).items()},
                      "distance_from_uniform": s["distance_from_uniform"], "tta_views": k, "tta_family": family,
+                     **ood_evidence.columns(bundle, settings, run_dir, spec, k, family, extra, s["top1"]),
                      **path_cost(run_dir, spec["path"]), "budget_note": "; ".join(gets), **extra,
                      **{f"acc_class{c}": a for c, a in enumerate(s["per_class"])},
                      **{f"share_class{c}": p for c, p in enumerate(s["predicted_share"])}})
     return pd.DataFrame(rows)
+
+
+def ood_scores(bundle, settings, run_dir, row) -> dict:
+    """{"in-distribution", "OOD"}: the test scores of a row of `evaluate_methods` by its chosen OOD score."""
+    spec = METHODS[row["method"]]
+    k, family = int(row["tta_views"]), row["tta_family"]
+    extra = {"tau": row.get("tau"), "la_tau": row.get("la_tau")}
+    return ood_evidence.scores(bundle, settings, run_dir, spec, k, family, extra, row["ood_score"])
 
 
 def aggregate(per_seed: pd.DataFrame) -> pd.DataFrame:
@@ -171,12 +190,15 @@ def aggregate(per_seed: pd.DataFrame) -> pd.DataFrame:
     g = table.groupby("method", sort=False)
     out = g[list(numeric)].mean().add_suffix("_mean").join(g[list(numeric)].std(ddof=1).add_suffix("_std"))
     out = out.join(g.size().rename("seeds")).join(g["under_trained"].sum().rename("seeds_under_trained"))
-    for col in ("kind", "budget_note", "tta_family", "many_shot_classes", "medium_shot_classes", "few_shot_classes"):
+    for col in ("kind", "budget_note", "tta_family", "many_shot_classes", "medium_shot_classes", "few_shot_classes",
+                "ood_score", "val_half"):
         if col in table.columns:
             out = out.join(g[col].first())
     out["under_trained"] = out["val_balanced_top1_mean"] < UNDER_TRAINED
     if "three-stage" in out.index and "seed" in table.columns:
         out = out.join(paired_with_three_stage(table))
+        if "auroc" in table.columns:          # OOD detection (ood_evidence), where the data has OOD chips
+            out = out.join(paired_with_three_stage(table, column="auroc").add_prefix("auroc_"))
     return out.loc[order].reset_index()
 
 

@@ -4,7 +4,8 @@ The representation is the plain cross-entropy model trained with the full budget
 classifier is re-balanced:
 * cRT: a freshly initialised classifier re-trained with class-balanced sampling, backbone frozen;
 * tau-normalisation: no training; each class's weight vector w_c becomes w_c / ||w_c||^tau (the bias
-  is dropped, as in the authors' code), tau chosen on the *validation* set, never on test;
+  is dropped, as in the authors' code), tau chosen on the *tuning* half of validation
+  (helpers/evidence/validation_halves.py), never on test, never on the half that ranks the methods;
 * LWS: the trained classifier kept, a learned scale f_c per class logit, class-balanced sampling.
 cRT and LWS get the same classifier-only budget as the three-stage path's stage 3b.
 """
@@ -55,12 +56,14 @@ def choose_tau(val_feats: torch.Tensor, val_labels, weight: torch.Tensor, grid=T
     return min(t for t, v in scores.items() if v == best), scores
 
 
-def tau_norm_predictions(bundle, settings, run_dir, k: int, family: str = "levels"):
-    """(val probabilities, test probabilities, chosen tau, validation score per tau) of tau-normalisation."""
+def tau_norm_predictions(bundle, settings, run_dir, k: int, family: str = "levels", tune=None):
+    """(val probabilities, test probabilities, chosen tau, score per tau on the tuning chips) of
+    tau-normalisation; tau is chosen on the validation chips `tune` (indices; None: all of them)."""
     model = load_stage_model(run_dir, "plain", num_classes=10, normed_classifier=False, weight_scaling=False)
     weight = model.fc.weight.detach().float().cpu()
     views = lambda ds: predictions.view_features(run_dir, "plain", ds, settings, k, family, bundle.hflip)
     val = views(bundle.val)
-    tau, scores = choose_tau(val, bundle.val.targets.numpy(), weight)
+    tune = slice(None) if tune is None else tune
+    tau, scores = choose_tau(val[:, tune], bundle.val.targets.numpy()[tune], weight)
     test = views(bundle.test)
     return tau_probabilities(val, weight, tau), tau_probabilities(test, weight, tau), tau, scores

@@ -30,3 +30,39 @@ def holm(pvalues) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p[i]))
         adjusted[i] = running
     return adjusted.tolist()
+
+
+def balanced_accuracy(correct, labels) -> np.ndarray:
+    """Mean over the classes present of the per-class share correct; `correct` is (..., images)."""
+    correct, labels = np.asarray(correct, dtype=float), np.asarray(labels)
+    classes = np.unique(labels)
+    return np.mean([correct[..., labels == c].mean(-1) for c in classes], axis=0)
+
+
+def bootstrap_paired(correct_a, correct_b, labels, resamples: int = 2000, seed: int = 0,
+                     confidence: float = 0.95) -> dict:
+    """A two-level bootstrap of the balanced-accuracy gap a - b, paired.
+
+    `correct_a`, `correct_b`: seeds x images, 1 where that seed's model of method a (b) got that test
+    image right; `labels`: the true class of each image (the same test images for every seed). Each
+    replicate draws the seeds with replacement, then the images with replacement within each class
+    (class-stratified, so every class keeps its count), and scores both methods on the *same* draw.
+    Returns the gap on the data, the percentile interval, the two-sided bootstrap p (twice the smaller
+    tail share at 0) and the replicates' count.
+    """
+    a, b, labels = np.asarray(correct_a, float), np.asarray(correct_b, float), np.asarray(labels)
+    if a.shape != b.shape or a.ndim != 2 or a.shape[1] != len(labels):
+        raise ValueError("correct_a and correct_b must both be seeds x images, with one label per image")
+    rng = np.random.default_rng(seed)
+    by_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    gaps = np.empty(resamples)
+    for r in range(resamples):
+        seeds = rng.integers(0, a.shape[0], a.shape[0])
+        images = np.concatenate([rng.choice(idx, len(idx), replace=True) for idx in by_class])
+        gaps[r] = (balanced_accuracy(a[np.ix_(seeds, images)], labels[images])
+                   - balanced_accuracy(b[np.ix_(seeds, images)], labels[images])).mean()
+    tail = (1 - confidence) / 2
+    p = min(1.0, 2 * min((gaps <= 0).mean(), (gaps >= 0).mean()))
+    return {"gap": float((balanced_accuracy(a, labels) - balanced_accuracy(b, labels)).mean()),
+            "lo": float(np.quantile(gaps, tail)), "hi": float(np.quantile(gaps, 1 - tail)), "p": float(p),
+            "resamples": resamples}

@@ -7,7 +7,8 @@ at one schedule shows itself.
 Each budget is a `helpers.compare` run (its own folder, `compare-<profile>-<data>-x<scale>`; the 1x
 folder is the ordinary comparison, ablations included), so an interrupted sweep continues where it
 stopped when re-run. Writes runs/sweep-<profile>-<data>/sweep.csv, verdicts.csv, sweep.md and
-figures/budget_sweep.png.
+figures/budget_sweep.png. With `--executor local --jobs N` or `--executor slurm` every (budget, seed) of
+every budget is one job, all submitted at once (helpers/evidence/executors.py); the tables follow.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..publishing import cli
-from . import compare
+from . import compare, executors
 from ..figures import evidence_plots
 from . import experiments, verdicts
 from ..method import runs
@@ -74,13 +75,20 @@ def report(profile: str, data: str, scales=SCALES):
     return long, verdict_table
 
 
-def run(profile: str, data: str, scales=SCALES, seeds_1x=(0, 1, 2), seeds_above=(0, 1), overrides=None):
+def run(profile: str, data: str, scales=SCALES, seeds_1x=(0, 1, 2), seeds_above=(0, 1), overrides=None,
+        executor: str = "local", jobs: int | None = None, slurm: dict | None = None):
     t0 = time.time()
+    seeds_of = lambda scale: list(seeds_1x if scale == 1 else seeds_above)
+    budget = lambda scale: {**(overrides or {}), "budget_scale": scale}
+    if executor != "local" or (jobs or 1) > 1:   # every budget's unfinished seeds at once; each budget's tables below
+        todo = [job for scale in scales for job in compare.pending_jobs(
+            profile, data, seeds_of(scale), compare.root_of(profile, data, None, budget(scale)), budget(scale), scale == 1)]
+        executors.run_jobs(todo, executor, jobs, folder(profile, data) / "jobs", slurm)
     for scale in scales:
-        seeds = list(seeds_1x if scale == 1 else seeds_above)
+        seeds = seeds_of(scale)
         print(f"==== budget {scale:g}x, seeds {seeds}, {time.time() - t0:.0f} s so far", flush=True)
-        compare.run(profile, data, seeds, None, False, {**(overrides or {}), "budget_scale": scale},
-                    ablations=scale == 1, progress=False)
+        compare.run(profile, data, seeds, None, False, budget(scale), ablations=scale == 1, progress=False,
+                    executor=executor, jobs=jobs, slurm=slurm)
     long, verdict_table = report(profile, data, scales)
     print((folder(profile, data) / "sweep.md").read_text())
     print(f"sweep written to {folder(profile, data)} ({time.time() - t0:.0f} s)")
@@ -95,10 +103,12 @@ def main(argv=None) -> int:
     p.add_argument("--seeds-1x", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--seeds-above", type=int, nargs="+", default=[0, 1])
     p.add_argument("--report-only", action="store_true", help="only redraw the tables and figure from finished budgets")
+    executors.add_arguments(p)
     a = p.parse_args(argv)
     if a.report_only:
         return cli.guarded(lambda: report(a.profile, a.data, a.scales))
-    return cli.guarded(lambda: run(a.profile, a.data, a.scales, a.seeds_1x, a.seeds_above))
+    return cli.guarded(lambda: run(a.profile, a.data, a.scales, a.seeds_1x, a.seeds_above, **executors.options(a)),
+                       cli.user_errors() + (executors.JobsFailed,))
 
 
 if __name__ == "__main__":

@@ -70,6 +70,30 @@ def claim1(table: pd.DataFrame) -> dict:
             "rival_score": f"{100 * b['balanced_top1_mean']:.1f} ± {100 * b['balanced_top1_std']:.1f} %"}
 
 
+def best_of_all(table: pd.DataFrame) -> dict:
+    """Is three-stage better than *every* other method of the table (kind "method"), not only the two-stage
+    ones? Each paired gap is decided with Holm's correction across the comparisons: held when all are
+    held, not held when one is not held, else inconclusive; "not evidence" as for claim (1)."""
+    t = table.set_index("method")
+    others = [m for m in t.index if m != "three-stage" and t.loc[m].get("kind", "method") == "method"]
+    if "paired_p" not in t or int(t.loc["three-stage", "seeds"]) < 2 or not others:
+        return {"verdict": "not evidence", "why": "no paired multi-seed statistics", "rows": []}
+    ps = [float(t.loc[m, "paired_p"]) for m in others]
+    rows = []
+    for m, q in zip(others, holm(ps)):
+        r = t.loc[m]
+        gap, lo, hi, p = (float(r[f"paired_{k}"]) for k in ("gap", "lo", "hi", "p"))
+        verdict = "inconclusive" if math.isnan(p) else decide(gap, lo, hi, p, corrected=(q, len(others)))[0]
+        rows.append({"method": m, "verdict": verdict, "gap": gap, "lo": lo, "hi": hi, "p": p, "p_holm": q})
+    said = [r["verdict"] for r in rows]
+    verdict = "not held" if "not held" in said else ("held" if all(v == "held" for v in said) else "inconclusive")
+    weakest = min(rows, key=lambda r: r["lo"] if not math.isnan(r["lo"]) else -1)
+    why = (f"against {len(rows)} methods, Holm-corrected; the hardest rival is {weakest['method']}: gap "
+           f"{100 * weakest['gap']:+.1f} pp [{100 * weakest['lo']:+.1f}, {100 * weakest['hi']:+.1f}], "
+           f"p {weakest['p']:.3f} (Holm {weakest['p_holm']:.3f})")
+    return {"verdict": verdict, "why": why, "rows": rows}
+
+
 def sentence(v: dict) -> str:
     return (f"three-stage {v['three_stage']} vs the best two-stage method by validation, {v['rival']}, "
             f"{v['rival_score']} ({v['seeds']} seed{'' if v['seeds'] == 1 else 's'}): **{v['verdict']}**, {v['why']}.")

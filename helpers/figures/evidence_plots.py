@@ -68,3 +68,30 @@ def budget_sweep(table, run_dir, name="budget_sweep", title="Balanced top-1 agai
     ax.set_title(title)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return save_show(fig, run_dir, name)
+
+
+def ood_histograms(scores: dict, aurocs: dict, score_names: dict, run_dir, name="ood_scores",
+                   title="In-distribution confidence: test chips against OOD chips"):
+    """One panel per method: histograms of its OOD score on the in-distribution test chips and on the
+    OOD test chips (density, shared bins per panel), its AUROC in the panel title.
+
+    `scores`: method -> {"in-distribution": array, "OOD": array}; `aurocs`, `score_names`: method -> value."""
+    methods = list(scores)
+    cols = min(3, len(methods))
+    rows = int(np.ceil(len(methods) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    for ax, method in zip(axes.flat, methods):
+        both = np.concatenate([scores[method]["in-distribution"], scores[method]["OOD"]])
+        bins = np.linspace(both.min(), both.max() + 1e-9, 25)
+        ax.hist(scores[method]["in-distribution"], bins=bins, density=True, alpha=0.6, color=THREE_STAGE_COLOUR,
+                label="in-distribution (test)")
+        ax.hist(scores[method]["OOD"], bins=bins, density=True, alpha=0.6, color="#d62728", label="OOD (test)")
+        ax.set_title(f"{method}: AUROC {aurocs[method]:.3f}", fontsize=10)
+        ax.set_xlabel(score_names[method])
+        ax.set_ylabel("density")
+    for ax in list(axes.flat)[len(methods):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save_show(fig, run_dir, name)

@@ -28,7 +28,7 @@ def audit_files(settings):
 
     from ..datasets import data_files
     root, notes = data_root(settings), []
-    splits = data_files.scan(root, notes, settings.modality)
+    splits = data_files.scan(root, notes, settings.modality, settings.class_order)
     rows = []
     for split, pairs in splits.items():
         for path, label in tqdm(pairs, desc=f"auditing {split}", disable=len(pairs) < 20000):
@@ -132,6 +132,29 @@ def speckle_table(pixels, class_names):
     return pd.DataFrame(rows).set_index("class").round(2)
 
 
+CLASS_MAP = "class_map.csv"
+
+
+def class_map(settings, run_dir):
+    """The class_id of every class (its name, and its folder where folders are named by class name),
+    written into the run folder as CLASS_MAP; and a line saying where the order came from."""
+    import pandas as pd
+
+    from ..datasets import data
+    names = data.class_names(settings)
+    folders, source = data.named_classes(settings)
+    by_id = {i: f for f, i in folders.items()}
+    table = pd.DataFrame({"class_id": range(len(names)), "class_name": names,
+                          "folder": [by_id.get(i, "" if settings.data in data.BUILT_IN else str(i)) for i in range(len(names))]})
+    table.to_csv(Path(run_dir) / CLASS_MAP, index=False)
+    if folders:
+        why = (f"Class folders are named by class name; their class_id order comes from {source}"
+               f" (`-p class_order \"name0,name1,...\"` sets another). Written to `{CLASS_MAP}` in the run folder.")
+    else:
+        why = f"Class ids: {'the built-in set' if settings.data in data.BUILT_IN else 'the class folder numbers'}."
+    return table, why
+
+
 def split_table(bundle):
     """Images per class in the splits the training actually uses (after any hold-out)."""
     import pandas as pd
@@ -152,6 +175,8 @@ def split_notes(bundle, settings) -> str:
             lines.append("Rule: " + HOLD_OUT_RULE.format(key=key, n=getattr(settings, key), split=split) + ".")
     unmeasured = [n for n in bundle.notes if n.startswith("class ") and "not measured" in n]
     lines += [f"* {n}" for n in unmeasured] or ["Every class has test chips: every class's accuracy is measured."]
+    if bundle.ood_note:
+        lines.append(f"Out of distribution: {bundle.ood_note}.")
     return "\n".join(lines)
 
 

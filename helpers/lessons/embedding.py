@@ -84,14 +84,25 @@ def separation_scores(features: dict, labels, embeddings: dict | None = None):
     return pd.DataFrame(rows)
 
 
-def _separation_row(stage, x, y, tails, embeddings) -> dict:
+def _silhouette(x, y) -> float:
+    """The silhouette by class; NaN where it is undefined (it needs 2 to n - 1 classes among n points)."""
+    import numpy as np
     from sklearn.metrics import silhouette_score
-    row = {"stage": stage, "silhouette, all 10 classes": float(silhouette_score(x, y)),
-           "silhouette, tails 1-9": float(silhouette_score(x[tails], y[tails])),
+    return float(silhouette_score(x, y)) if 2 <= len(np.unique(y)) <= len(y) - 1 else float("nan")
+
+
+def _separation_row(stage, x, y, tails, embeddings) -> dict:
+    row = {"stage": stage, "silhouette, all 10 classes": _silhouette(x, y),
+           "silhouette, tails 1-9": _silhouette(x[tails], y[tails]),
            "kNN accuracy, features": _knn_accuracy(x, y)}
     for method, emb in (embeddings or {}).items():
         row[f"kNN accuracy, {method}"] = _knn_accuracy(emb[stage], y)
     return row
+
+
+def _judged(holds, values):
+    """True/False, or "not measured" where a silhouette is undefined (too few test chips a class)."""
+    return "not measured" if values.isna().any() else bool(holds)
 
 
 def figure2_verdicts(scores):
@@ -104,15 +115,15 @@ def figure2_verdicts(scores):
     rows = [
         {"panel": "after stage 1", "seed says": "class 0 a flat region, the tail classes mixed",
          "measured": f"tails silhouette {t['stage1']:.2f} (stage 2: {t['stage2']:.2f}, stage 3: {t['stage3b']:.2f})",
-         "consistent": bool(t["stage1"] <= min(t["stage2"], t["stage3b"])),
+         "consistent": _judged(t["stage1"] <= min(t["stage2"], t["stage3b"]), t),
          "test": "tails least separated after stage 1"},
         {"panel": "after stage 2", "seed says": "the tail classes separated",
          "measured": f"tails silhouette {t['stage1']:.2f} -> {t['stage2']:.2f}",
-         "consistent": bool(t["stage2"] > t["stage1"]), "test": "tails silhouette rises from stage 1 to 2"},
+         "consistent": _judged(t["stage2"] > t["stage1"], t), "test": "tails silhouette rises from stage 1 to 2"},
         {"panel": "after stage 3", "seed says": "all ten classes separated",
          "measured": (f"all-class silhouette {a['stage3b']:.2f} (stage 1: {a['stage1']:.2f}, stage 2: {a['stage2']:.2f}); "
                       f"kNN accuracy {k['stage3b']:.2f}"),
-         "consistent": bool(a["stage3b"] > max(a["stage1"], a["stage2"])),
+         "consistent": _judged(a["stage3b"] > max(a["stage1"], a["stage2"]), a),
          "test": "all-class silhouette highest after stage 3"},
     ]
     return pd.DataFrame(rows)

@@ -9,6 +9,8 @@ table of the run does not read them.  docs/results/provenance.yaml holds the lab
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
 from ..evidence import compare
@@ -57,8 +59,12 @@ def body(name: str) -> str:
     return "\n".join(("#" + l if l.startswith("#") else l) for l in lines[1:]).strip()
 
 
-def show(kind: str, run_profile: str, settings) -> bool:
-    """Display the labelled reference snapshot (and, for the sweep, its figure); False if there is none."""
+def show(kind: str, run_profile: str, settings, run_dir=None) -> bool:
+    """Display the labelled reference snapshot (and, for the sweep, its figure, copied into the run's
+    figures/ as reference_budget_sweep_<data>.png, so the reports list it with the run's figures);
+    False if there is none."""
+    import shutil
+
     from IPython.display import Image, Markdown, display
     found = snapshot(kind, run_profile, settings.data, getattr(settings, "budget_scale", 1.0))
     if found is None:
@@ -67,5 +73,8 @@ def show(kind: str, run_profile: str, settings) -> bool:
     display(Markdown(label(name, profile, data, run_profile, settings.data) + "\n\n" + body(name)))
     figure = FIGURES / f"budget_sweep_{data}.png"
     if kind == "sweep" and figure.is_file():
+        if run_dir is not None:
+            (Path(run_dir) / "figures").mkdir(parents=True, exist_ok=True)
+            figure = Path(shutil.copyfile(figure, Path(run_dir) / "figures" / f"reference_{figure.name}"))
         display(Image(filename=str(figure)))
     return True

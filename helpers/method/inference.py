@@ -64,6 +64,21 @@ def predict(model, dataset, k: int = 3, device="auto", batch_size: int = 256, fa
 
 
 @torch.inference_mode()
+def view_logits(model, dataset, k: int = 3, device="auto", batch_size: int = 256, family: str = "levels",
+                flip: bool = True, precision: str = "fp32") -> torch.Tensor:
+    """Logits of every test-time view of every image (views x N x C), for the OOD scores
+    (`helpers.method.ood`); their softmax averaged over the views is `predict`'s output."""
+    from .tta import family_views
+    device = as_device(device)
+    memory_format = memory_format_for(device)
+    model.to(device, memory_format=memory_format)
+    out = _each_batch(model, dataset, device, batch_size, memory_format,
+                      lambda x: torch.stack([model(v) for v in family_views(x, k, family, flip)]).transpose(0, 1),
+                      precision)
+    return out.transpose(0, 1)
+
+
+@torch.inference_mode()
 def view_features(model, dataset, k: int = 3, device="auto", batch_size: int = 256, family: str = "levels",
                   flip: bool = True, precision: str = "fp32") -> torch.Tensor:
     """Penultimate features of every test-time view of every image (views x N x D), for tau-normalisation."""

@@ -5,6 +5,10 @@ from a seed of (run seed, stage, epoch). Every item travels with its own seed, a
 augmentation is drawn from that seed alone (`SeededItems`), so it does not matter which worker
 decodes it, how many workers there are, or whether the stage was interrupted and resumed. The
 workers can therefore be persistent for the whole stage (on a GPU they keep the card fed).
+
+In a data-parallel run (helpers/method/distributed.py) every rank draws the same order and takes every
+world_size-th item of it from its rank on (a split by stride), so global batch k holds the items that
+batch k of one process holds, each with the same seed.
 """
 from __future__ import annotations
 
@@ -18,18 +22,25 @@ class EpochSampler(Sampler):
     """Yields (index, item seed) pairs; `set_epoch(seed)` draws the next epoch's order.
 
     `weights` (one per item) switches from a shuffle without replacement to weighted draws with
-    replacement (class-balanced sampling).
+    replacement (class-balanced sampling). With `world_size` > 1 it yields rank `rank`'s share: the
+    items of the epoch's full global batches (of `batch_size`), every world_size-th from `rank` on.
     """
 
-    def __init__(self, n: int, weights=None, num_samples: int | None = None):
+    def __init__(self, n: int, weights=None, num_samples: int | None = None, rank: int = 0, world_size: int = 1,
+                 batch_size: int = 1):
         self.n, self.weights = n, None if weights is None else torch.as_tensor(weights, dtype=torch.double)
         self.num_samples = num_samples or n
         self.seed = 0
+        self.rank, self.world_size = rank, world_size
+        drawn = self.num_samples if self.weights is not None else self.n
+        self.used = drawn if drawn <= batch_size else drawn // batch_size * batch_size   # the full global batches
 
     def set_epoch(self, seed: int) -> None:
         self.seed = int(seed)
 
     def __len__(self):
+        if self.world_size > 1:
+            return len(range(self.rank, self.used, self.world_size))
         return self.num_samples if self.weights is not None else self.n
 
     def __iter__(self):
@@ -39,6 +50,9 @@ class EpochSampler(Sampler):
         else:
             order = torch.multinomial(self.weights, self.num_samples, replacement=True, generator=g)
         item_seeds = torch.randint(0, 2**62, (len(order),), generator=g)
+        if self.world_size > 1:
+            pairs = list(zip(order.tolist(), item_seeds.tolist()))[:self.used]
+            return iter(pairs[self.rank::self.world_size])
         return iter(zip(order.tolist(), item_seeds.tolist()))
 
 
@@ -68,15 +82,16 @@ class SeededItems(Dataset):
 
 
 def make_loader(dataset, batch_size: int, num_workers: int = 0, pin_memory: bool = False,
-                balanced: bool = False) -> tuple[DataLoader, EpochSampler]:
+                balanced: bool = False, rank: int = 0, world_size: int = 1) -> tuple[DataLoader, EpochSampler]:
     """One loader for a whole stage; call `sampler.set_epoch(seed)` before each epoch.
 
     Batches are full (drop_last) unless the set is smaller than one batch, so BatchNorm never
-    sees a batch of one.
+    sees a batch of one. `batch_size` is the global batch: with `world_size` > 1 processes this rank's
+    loader gives its batch_size / world_size share of each.
     """
     weights = class_balanced_weights(dataset) if balanced else None
-    sampler = EpochSampler(len(dataset), weights)
-    loader = DataLoader(SeededItems(dataset), batch_size=batch_size, sampler=sampler,
+    sampler = EpochSampler(len(dataset), weights, rank=rank, world_size=world_size, batch_size=batch_size)
+    loader = DataLoader(SeededItems(dataset), batch_size=batch_size // world_size, sampler=sampler,
                         drop_last=len(dataset) > batch_size, num_workers=num_workers,
                         pin_memory=pin_memory, persistent_workers=num_workers > 0,
                         # its own generator: making an iterator never draws from the global RNG (which

@@ -83,9 +83,7 @@ def view_features(run_dir, stage: str, dataset, settings, k: int | None = None, 
     return hit[1][:k] if family == "levels" and k is not None else hit[1]
 
 
-def probabilities(run_dir, stage: str, dataset, settings, k: int, family: str = "levels",
-                  flip: bool = True) -> torch.Tensor:
-    """Class probabilities (N x C) averaged over the first k views (all 12 of `rotation`)."""
+def _view_logits(run_dir, stage: str, dataset, settings, k: int, family: str, flip: bool) -> torch.Tensor:
     model, _ = stage_model(run_dir, stage)
     used = view_features(run_dir, stage, dataset, settings, k, family, flip)
     device = pick_device(settings.device)
@@ -93,8 +91,19 @@ def probabilities(run_dir, stage: str, dataset, settings, k: int, family: str = 
     model.to(device).eval()
     with torch.inference_mode(), autocast(precision, device):
         # one view at a time, as inference.predict does (a 3-d input takes another bf16 kernel, other rounding)
-        logits = torch.stack([model.fc(v.to(device)) for v in used])
-    return F.softmax(logits.float(), dim=-1).mean(0).cpu()
+        return torch.stack([model.fc(v.to(device)) for v in used]).float()
+
+
+def probabilities(run_dir, stage: str, dataset, settings, k: int, family: str = "levels",
+                  flip: bool = True) -> torch.Tensor:
+    """Class probabilities (N x C) averaged over the first k views (all 12 of `rotation`)."""
+    return F.softmax(_view_logits(run_dir, stage, dataset, settings, k, family, flip), dim=-1).mean(0).cpu()
+
+
+def view_logits(run_dir, stage: str, dataset, settings, k: int, family: str = "levels",
+                flip: bool = True) -> torch.Tensor:
+    """The logits (views x N x C) behind `probabilities`, for the OOD scores (helpers.method.ood)."""
+    return _view_logits(run_dir, stage, dataset, settings, k, family, flip).cpu()
 
 
 def labels(run_dir, stage: str, dataset, settings, k: int = 1):

@@ -20,8 +20,10 @@ class RunFolderError(RuntimeError):
     pass
 
 
-def open_run(run_dir, profile: str = "quick", **overrides) -> tuple[Path, Settings]:
-    """Resolve settings, create or reopen `run_dir`, seed everything; returns (run folder, settings)."""
+def open_run(run_dir, profile: str = "quick", write: bool = True, **overrides) -> tuple[Path, Settings]:
+    """Resolve settings, create or reopen `run_dir`, seed everything; returns (run folder, settings).
+
+    `write=False` checks and reads the same way but writes nothing (the ranks but 0 of a data-parallel run)."""
     run_dir = resolve_path(run_dir)
     settings = config.resolve(profile, **overrides)
     if run_dir.exists() and not run_dir.is_dir():
@@ -45,12 +47,13 @@ def open_run(run_dir, profile: str = "quick", **overrides) -> tuple[Path, Settin
         for name in NOT_COMPARED:
             if overrides.get(name) is None:
                 setattr(settings, name, getattr(saved_settings, name))
-    else:
+    elif write:
         run_dir.mkdir(parents=True, exist_ok=True)
         config.save_json({"profile": profile, "settings": settings.to_dict()}, saved_path)
     device = pick_device(settings.device)
-    config.save_json({**config.environment_info(str(device)), "precision": resolve_precision(settings.precision, device),
-                      "cpu_native_bf16": cpu_has_native_bf16(), "git_commit": git_commit()}, run_dir / "env.json")
+    if write:
+        config.save_json({**config.environment_info(str(device)), "precision": resolve_precision(settings.precision, device),
+                          "cpu_native_bf16": cpu_has_native_bf16(), "git_commit": git_commit()}, run_dir / "env.json")
     seed_everything(settings.seed)
     return run_dir, settings
 

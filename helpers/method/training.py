@@ -13,6 +13,10 @@ The model and batches run in channels_last on the CPU and CUDA, under the autoca
 computes it natively, fp16 with a GradScaler on CUDA cards without bf16, fp32 elsewhere); the
 resolved precision is part of the stage's config, and a checkpoint resumes only under it.
 cudnn.benchmark is on for CUDA.
+
+Under torchrun (helpers/method/distributed.py) the same loop trains data-parallel: each rank takes its
+share of every global batch, and only rank 0 validates and writes. `lr_reference_batch` > 0 scales the
+stage's learning rate by batch_size / lr_reference_batch (the linear scaling rule, Goyal et al. 2017).
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import distributed
 from .checkpoints import CheckpointError, checkpoint_path, load_checkpoint, save_atomic
 from ..settings.config import NOT_COMPARED, SettingsError
 from .devices import autocast, needs_grad_scaler, pick_device, resolve_precision
@@ -95,6 +100,11 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, steps: int, 
         raise SettingsError(f"{stage}: steps and lr must be > 0, got steps={steps}, lr={lr}")
     if trainable not in ("all", "classifier"):
         raise SettingsError(f"trainable must be 'all' or 'classifier', got {trainable!r}")
+    if settings.lr_reference_batch > 0:
+        lr = lr * settings.batch_size / settings.lr_reference_batch
+    group = distributed.active()        # None in one process: nothing below changes then
+    main = group is None or group.main  # only rank 0 validates, writes and prints
+    progress = progress and main
     device = pick_device(settings.device)
     precision = resolve_precision(settings.precision, device)
     channels_last = settings.channels_last and device.type in ("cpu", "cuda")
@@ -142,15 +152,18 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, steps: int, 
         if scaler is not None and ckpt.get("scaler"):
             scaler.load_state_dict(ckpt["scaler"])
         history, start, step = ckpt["metrics"], ckpt["epoch"], ckpt.get("step", 0)
-        pd.DataFrame(history).to_csv(path.parent / "metrics.csv", index=False)   # in step with the checkpoint
+        if main:
+            pd.DataFrame(history).to_csv(path.parent / "metrics.csv", index=False)   # in step with the checkpoint
         if start < epochs and progress:
             print(f"{stage}: resuming from epoch {start + 1} of {epochs}, step {step} of {steps} ({path})")
 
     loader, sampler = (None, None) if start >= epochs else make_loader(
-        train_set, settings.batch_size, settings.num_workers, pin_memory=device.type == "cuda", balanced=balanced)
+        train_set, settings.batch_size, settings.num_workers, pin_memory=device.type == "cuda", balanced=balanced,
+        **(group.shard(settings.batch_size) if group else {}))
+    net = group.wrap(model, settings.sync_batchnorm) if group and start < epochs else model
     for epoch in range(start, epochs):
         seed = epoch_seed(settings.seed, stage, epoch)
-        seed_everything(seed)
+        seed_everything(group.rank_seed(settings.seed, stage, epoch) if group else seed)
         sampler.set_epoch(seed)
         model.train()
         if trainable == "classifier":
@@ -164,7 +177,7 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, steps: int, 
             if on_step is not None:
                 on_step(step, steps)
             with autocast(precision, device):
-                logits = model(x)
+                logits = net(x)
                 loss = loss_fn(logits.float(), y)
             if not torch.isfinite(loss):
                 kept = (f"the last good checkpoint (epoch {epoch}) is kept at {path}" if path.exists()
@@ -188,9 +201,12 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, steps: int, 
             if done == todo:
                 break
         bar.close()
+        if group:
+            seen, loss_sum, correct = (type(v)(t) for v, t in zip((seen, loss_sum, correct),
+                                                                 group.sum(seen, loss_sum, correct)))
         row = {"epoch": epoch + 1, "steps": done, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / seen,
                "train_acc": correct / seen, "images": seen, "trainable": trainable, "seconds": time.time() - t0}
-        if val_set is not None and ((epoch + 1) % validate_every == 0 or epoch + 1 == epochs):
+        if main and val_set is not None and ((epoch + 1) % validate_every == 0 or epoch + 1 == epochs):
             pred = predict_logits(model, val_set, device, channels_last=channels_last, precision=precision).argmax(1).numpy()
             scored = summary(val_set.targets.numpy(), pred, model.num_classes)
             row["val_balanced_top1"], val_label = scored["balanced_top1"], scored["balanced_label"]
@@ -200,18 +216,23 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, steps: int, 
                                    + (f"the last good checkpoint (epoch {epoch}) is kept at {path}" if path.exists()
                                       else "no checkpoint was written"))
         history.append(row)
-        save_atomic({"stage": stage, "config": stage_config, "arch": dict(model.arch), "model": model.state_dict(),
-                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "scaler": scaler.state_dict() if scaler is not None else None, "epoch": epoch + 1,
-                     "epochs": epochs, "step": step, "steps": steps, "complete": step == steps, "metrics": history,
-                     "rng": _rng_states()}, path)
-        pd.DataFrame(history).to_csv(path.parent / "metrics.csv", index=False)
+        if main:
+            save_atomic({"stage": stage, "config": stage_config, "arch": dict(model.arch), "model": model.state_dict(),
+                         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                         "scaler": scaler.state_dict() if scaler is not None else None, "epoch": epoch + 1,
+                         "epochs": epochs, "step": step, "steps": steps, "complete": step == steps, "metrics": history,
+                         "rng": _rng_states(), **(group.provenance(settings) if group else {})}, path)
+            pd.DataFrame(history).to_csv(path.parent / "metrics.csv", index=False)
+        if group:
+            group.barrier()       # every rank goes on (or resumes later) from the checkpoint rank 0 has written
         if progress:
             extra = f", val {val_label} {row['val_balanced_top1']:.3f}" if "val_balanced_top1" in row else ""
             print(f"{stage} epoch {epoch + 1}/{epochs} (step {step}/{steps}): loss {row['train_loss']:.3f}, "
                   f"{seen / row['seconds']:.0f} images/s{extra}")
         if after_epoch is not None:
             after_epoch(epoch)
+    if group:
+        group.unwrap(model)
     model.to(memory_format=torch.contiguous_format)
     model.eval()
     return pd.DataFrame(history)

@@ -78,16 +78,22 @@ def readme_table(url: str | None = None) -> str:
     return "\n".join([LINKS_START, "| notebook | Colab | Binder |", "|---|---|---|", *rows, LINKS_END])
 
 
-def _cell(source: str) -> dict:
-    return {"cell_type": "code", "execution_count": None, "metadata": {"tags": [INSTALL_TAG]},
+def _cell(source: str, cell_id: str) -> dict:
+    return {"cell_type": "code", "execution_count": None, "id": cell_id, "metadata": {"tags": [INSTALL_TAG]},
             "outputs": [], "source": source.splitlines(keepends=True)}
 
 
-def with_install_cell(nb: dict, source: str) -> dict:
-    """`nb` whose first code cell is the install cell (replaced if there is one, else put before the others)."""
+def with_install_cell(nb: dict, source: str, cell_id: str = INSTALL_TAG) -> dict:
+    """`nb` whose first code cell is the install cell (replaced if there is one, else put before the others);
+    `cell_id` unique across the course (the full report puts every notebook in one page)."""
     cells = [c for c in nb["cells"] if INSTALL_TAG not in c.get("metadata", {}).get("tags", [])]
     first = next((i for i, c in enumerate(cells) if c["cell_type"] == "code"), len(cells))
-    return {**nb, "cells": cells[:first] + [_cell(source)] + cells[first:]}
+    return {**nb, "cells": cells[:first] + [_cell(source, cell_id)] + cells[first:]}
+
+
+def cell_id(notebook: str) -> str:
+    """The install cell's id in `notebook`: "00-install" ..., in the style of the notebooks' other ids."""
+    return f"{notebook[:2]}-install"
 
 
 def _readme_with(text: str, table: str) -> str:
@@ -103,7 +109,7 @@ def stale() -> list[str]:
     for nb in NOTEBOOKS:
         path = NOTEBOOK_DIR / f"{nb}.ipynb"
         notebook = json.loads(path.read_text())
-        if with_install_cell(notebook, install_cell(url)) != notebook:
+        if with_install_cell(notebook, install_cell(url), cell_id(nb)) != notebook:
             out.append(str(path.relative_to(PROJECT_ROOT)))
     if _readme_with(README.read_text(), readme_table(url)) != README.read_text():
         out.append(README.name)
@@ -115,7 +121,7 @@ def write() -> list[str]:
     for nb in NOTEBOOKS:
         path = NOTEBOOK_DIR / f"{nb}.ipynb"
         if str(path.relative_to(PROJECT_ROOT)) in written:
-            notebook = with_install_cell(json.loads(path.read_text()), install_cell(url))
+            notebook = with_install_cell(json.loads(path.read_text()), install_cell(url), cell_id(nb))
             path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
     if README.name in written:
         README.write_text(_readme_with(README.read_text(), readme_table(url)))

@@ -17,7 +17,7 @@ import yaml
 PROFILE_DIR = Path(__file__).with_name("profiles")
 # Settings that may differ between the notebooks of one run (not compared when a run folder is reopened).
 # `precision` is among them: a stage's checkpoint records the precision it was *resolved* to and resumes only under it.
-NOT_COMPARED = {"device", "num_workers", "notebook_ablations", "precision"}
+NOT_COMPARED = {"device", "num_workers", "notebook_ablations", "precision", "ood_score", "submission_format"}
 
 
 class SettingsError(ValueError):
@@ -36,10 +36,13 @@ class Settings:
     image_size: int = 32             # chips are resized to image_size x image_size
     modality: str = "sar"            # MAVOC archive: the sensor kept, "sar" or "eo" (by the SAR_/EO_ file prefix)
     test_labels: str = ""            # a CSV image_id,class_id: those chips of the data's flat prediction set (valid_images/ ...) are the test split
+    class_order: str = ""            # class folders named by name: their class_id order, comma-separated ("" = the archive's class list, else sorted names)
     # --- optimisation (SGD + momentum, cosine LR) ---
-    batch_size: int = 128
+    batch_size: int = 128            # the global batch: a data-parallel run (helpers.train) splits it evenly over its processes
     momentum: float = 0.9
     weight_decay: float = 5e-4
+    lr_reference_batch: int = 0      # 0: the stage learning rates are for `batch_size` as it is; N > 0: each is scaled by batch_size / N (linear scaling rule)
+    sync_batchnorm: bool = True      # data-parallel runs: BatchNorm statistics of the global batch (SyncBatchNorm), so N processes train as one does
     # A stage's budget is counted in optimizer steps: `stageX_steps` if > 0, else
     # ceil(stageX_epochs x its set size / batch_size); then x budget_scale (helpers/method/budget.py).
     stage1_epochs: int = 20
@@ -62,6 +65,8 @@ class Settings:
     tta_views: int = 3
     embed_points: int = 2000         # test images embedded by t-SNE / UMAP
     notebook_ablations: bool = False # notebook 04 trains the stage ablations itself (the multi-seed comparison always has them)
+    ood_score: str = "auto"          # the submission's in-distribution score: "msp", "max_logit", "energy", or "auto" (best validation AUROC where an OOD validation set exists, else max_logit)
+    submission_format: str = "score" # results.csv columns: "score" (image_id,class_id,score: PBVS 2023-2025) or "2021" (image_id,class_id)
     # --- baselines: each as its paper defines it, at the three-stage path's budget (helpers/evidence/experiments.py) ---
     ldam_max_margin: float = 0.5
     ldam_scale: float = 30.0
@@ -84,8 +89,10 @@ POSITIVE_INTS = ["data_size", "val_per_class", "test_per_class", "image_size", "
                  "stage3b_epochs", "tta_views", "embed_points", "min_stage_steps"]
 POSITIVE_FLOATS = ["stage1_lr", "stage2_lr", "stage3a_lr", "stage3b_lr", "digits_imbalance", "ldam_scale", "budget_scale"]
 NON_NEGATIVE = ["num_workers", "weight_decay", "momentum", "ldam_max_margin", "drw_start_fraction", "drw_beta",
-                "stage1_steps", "stage2_steps", "stage3a_steps", "stage3b_steps", "warmup_fraction"]
+                "stage1_steps", "stage2_steps", "stage3a_steps", "stage3b_steps", "warmup_fraction", "lr_reference_batch"]
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+OOD_SCORES = ("auto", "msp", "max_logit", "energy")     # helpers/method/ood.py
+SUBMISSION_FORMATS = ("score", "2021")
 
 
 def setting_names() -> list[str]:
@@ -151,6 +158,11 @@ def resolve(profile: str = "quick", **overrides) -> Settings:
         if f"{stage}_epochs" in given and f"{stage}_steps" not in given and getattr(settings, f"{stage}_steps") > 0:
             warnings.warn(f"{stage}_epochs is ignored: profile {profile!r} gives {stage}_steps="
                           f"{getattr(settings, f'{stage}_steps')}; set {stage}_steps instead", stacklevel=2)
+    if settings.ood_score not in OOD_SCORES:
+        raise SettingsError(f"setting 'ood_score' must be one of {', '.join(OOD_SCORES)}, got {settings.ood_score!r}")
+    if settings.submission_format not in SUBMISSION_FORMATS:
+        raise SettingsError(f"setting 'submission_format' must be one of {', '.join(SUBMISSION_FORMATS)}, "
+                            f"got {settings.submission_format!r}")
     if settings.precision not in PRECISIONS:
         raise SettingsError(f"setting 'precision' must be one of {', '.join(PRECISIONS)}, got {settings.precision!r}")
     return settings
