@@ -25,6 +25,12 @@ def test_two_seed_comparison_and_rerun_does_not_retrain(tmp_path, sar_data_dir, 
     per_seed = pd.read_csv(root / "per_seed.csv")
     assert sorted(per_seed["seed"].unique()) == [0, 1]
     assert (root / "comparison.csv").is_file() and "| three-stage |" in (root / "comparison.md").read_text()
+    # the two-level bootstrap, from every seed's test predictions: an interval around its gap, for every rival
+    rivals = summary[summary["method"] != "three-stage"]
+    assert rivals[["boot_lo", "boot_hi", "boot_p"]].notna().all().all()
+    assert (rivals["boot_lo"] <= rivals["boot_gap"]).all() and (rivals["boot_gap"] <= rivals["boot_hi"]).all()
+    assert rivals["boot_gap"].to_numpy() == pytest.approx(rivals["paired_gap"].to_numpy(), abs=1e-9)
+    assert "bootstrap [" in (root / "comparison.md").read_text()
     # the table read back from its CSV (as notebook 04 does: empty notes come back as NaN) gives the same Markdown
     assert compare.markdown(pd.read_csv(root / "comparison.csv")) == compare.markdown(summary)
 
@@ -41,10 +47,10 @@ def test_two_seed_comparison_and_rerun_does_not_retrain(tmp_path, sar_data_dir, 
     # a re-run interrupted after seed 0 keeps seed 1's earlier rows in per_seed.csv
     evaluate = experiments.evaluate_methods
 
-    def interrupt_at_seed1(bundle, s, run_dir, methods=None):
+    def interrupt_at_seed1(bundle, s, run_dir, methods=None, **kwargs):
         if run_dir.name == "seed1":
             raise KeyboardInterrupt
-        return evaluate(bundle, s, run_dir, methods)
+        return evaluate(bundle, s, run_dir, methods, **kwargs)
 
     monkeypatch.setattr(experiments, "evaluate_methods", interrupt_at_seed1)
     try:

@@ -197,7 +197,9 @@ def test_the_course_on_a_steep_tail_says_what_it_did_not_measure(tmp_path, sar_d
     # A submission for each prediction set of the archive: one row per SAR chip, ids as in the file names.
     first = pd.read_csv(run / "submission" / "results.csv")
     second = pd.read_csv(run / "submission" / "valid_images" / "results.csv")
-    assert list(first.columns) == ["image_id", "class_id"] and first["class_id"].between(0, 9).all()
+    assert list(first.columns) == ["image_id", "class_id", "score"] and first["class_id"].between(0, 9).all()
+    assert first["score"].notna().all()            # the 2021 archive has no OOD chips: the default score (max logit)
+    assert json.loads((run / "submission.json").read_text())["ood_score"] == "max_logit"
     assert sorted(first["image_id"]) == list(TEST_IDS) and sorted(second["image_id"]) == list(VALID_IDS)
     summary = json.loads((run / "submission.json").read_text())
     assert summary["chips"] == len(TEST_IDS) and summary["images"].endswith("test_images")

@@ -33,6 +33,8 @@ from . import executors
 from ..datasets.data import BUILT_IN, load_data
 from ..settings.paths import resolve_path
 
+TEST_PREDICTIONS = "test_predictions.csv"     # in each seed folder: the predicted class of each test chip per method
+
 
 def data_label(data: str) -> str:
     """A built-in name as is; a path as its folder name plus a short hash of the full path."""
@@ -79,18 +81,23 @@ def method_pivot(long: pd.DataFrame, column: str, label) -> list[str]:
 
 
 def paired_cell(r) -> str:
-    """"+2.5 [-1.0, +6.0], p 0.12" from a row's paired columns (experiments.aggregate); "–" when there are none."""
+    """"+2.5 [-1.0, +6.0], p 0.12" from a row's paired columns (experiments.aggregate), then the two-level
+    bootstrap's interval and p where the table has them ("; bootstrap [...], p ..."); "–" when there are none."""
     gap, lo, hi, p = (r.get(f"paired_{k}", float("nan")) for k in ("gap", "lo", "hi", "p"))
     if gap is None or (isinstance(gap, float) and math.isnan(gap)):
         return "–"
+    blo, bhi, bp = (r.get(f"boot_{k}", float("nan")) for k in ("lo", "hi", "p"))
+    boot = "" if blo is None or (isinstance(blo, float) and math.isnan(blo)) else \
+        f"; bootstrap [{100 * blo:+.1f}, {100 * bhi:+.1f}], p {bp:.3f}"
     if isinstance(p, float) and math.isnan(p):
-        return f"{100 * gap:+.1f} (no interval)"
-    return f"{100 * gap:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}], p {p:.3f}"
+        return f"{100 * gap:+.1f} (no interval){boot}"
+    return f"{100 * gap:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}], p {p:.3f}{boot}"
 
 
 def markdown(table: pd.DataFrame) -> str:
     """The comparison as a Markdown table; under-trained methods are marked and never a verdict's basis."""
-    lines = ["| method | balanced top-1 % (mean ± std) | three-stage minus it, pp [95% CI], p (paired by seed) "
+    boot = "; then the bootstrap over seeds and test chips" if "boot_lo" in table.columns else ""
+    lines = [f"| method | balanced top-1 % (mean ± std) | three-stage minus it, pp [95% CI], p (paired by seed{boot}) "
              "| many / medium / few-shot % | val balanced top-1 % | seeds "
              "| full-model steps | classifier-only steps | image-passes | train time (s) | note |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -129,9 +136,17 @@ def seed_table(profile: str, data: str, seed: int, root: Path, overrides: dict, 
     run_dir, s = runs.open_run(Path(root) / f"seed{seed}", profile, data=data, seed=seed, **overrides)
     bundle = load_data(s)
     experiments.train_all(bundle, s, run_dir, progress=progress, ablations=ablations)
-    table = experiments.evaluate_methods(bundle, s, run_dir, methods)
+    predicted = {}
+    table = experiments.evaluate_methods(bundle, s, run_dir, methods, test_predictions=predicted)
+    pd.DataFrame({"label": bundle.test.targets.numpy(), **predicted}).to_csv(run_dir / TEST_PREDICTIONS, index=False)
     table.insert(1, "seed", seed)
     return table
+
+
+def test_predictions(root: Path, seeds) -> list:
+    """Every seed's predicted class of each test chip per method (the bootstrap's input), or [] if a seed has none."""
+    paths = [Path(root) / f"seed{seed}" / TEST_PREDICTIONS for seed in seeds]
+    return [pd.read_csv(p) for p in paths] if all(p.is_file() for p in paths) else []
 
 
 def seed_job(profile: str, data: str, seed: int, root: str, overrides: dict, ablations: bool) -> str:
@@ -185,7 +200,7 @@ def run(profile: str, data: str, seeds, name: str | None, overwrite: bool, overr
         # an interrupted re-run keeps the earlier rows of the seeds it has not reached yet
         pending = [] if earlier is None else [earlier[earlier["seed"].isin(seeds[k:])]]
         pd.concat([per_seed, *pending]).to_csv(root / "per_seed.csv", index=False)
-    summary = experiments.aggregate(per_seed)
+    summary = experiments.with_bootstrap(experiments.aggregate(per_seed), test_predictions(root, seeds))
     summary.to_csv(root / "comparison.csv", index=False)
     gains = experiments.tta_gains(per_seed)
     gains.to_csv(root / "tta_gains.csv", index=False)

@@ -144,8 +144,9 @@ def _probabilities(bundle, settings, run_dir, spec, cache: dict, tune=None):
     return (*cache[key], k, family)
 
 
-def evaluate_methods(bundle, settings, run_dir, methods=None) -> pd.DataFrame:
-    """One row per method: test and validation balanced top-1, shot groups, uniformity, steps and cost."""
+def evaluate_methods(bundle, settings, run_dir, methods=None, test_predictions: dict | None = None) -> pd.DataFrame:
+    """One row per method: test and validation balanced top-1, shot groups, uniformity, steps and cost.
+    `test_predictions`, when given, receives every method's predicted class of each test chip (the bootstrap's input)."""
     rows, cache = [], {}
     y_val, y_test = bundle.val.targets.numpy(), bundle.test.targets.numpy()
     tune, rank = validation_halves.halves(y_val, settings.data_seed)
@@ -155,6 +156,8 @@ def evaluate_methods(bundle, settings, run_dir, methods=None) -> pd.DataFrame:
         spec = METHODS[name]
         val, test, extra, k, family = _probabilities(bundle, settings, run_dir, spec, cache, tune)
         s = metrics.summary(y_test, test.argmax(1).numpy())
+        if test_predictions is not None:
+            test_predictions[name] = test.argmax(1).numpy()
         v = metrics.summary(y_val[rank], val[rank].argmax(1).numpy())["balanced_top1"]     # the ranking half
         gets = [f"{plan[st]['made_of'][0]} gets {plan[st]['gets']}'s steps" for st in spec["path"] if plan[st]["gets"]]
         rows.append({"method": name, "kind": spec["kind"], "balanced_top1": s["balanced_top1"], "top1": s["top1"],
@@ -200,6 +203,23 @@ def aggregate(per_seed: pd.DataFrame) -> pd.DataFrame:
         if "auroc" in table.columns:          # OOD detection (ood_evidence), where the data has OOD chips
             out = out.join(paired_with_three_stage(table, column="auroc").add_prefix("auroc_"))
     return out.loc[order].reset_index()
+
+
+def with_bootstrap(summary: pd.DataFrame, predictions: list, resamples: int = 2000) -> pd.DataFrame:
+    """`summary` with three-stage's gap to every method by the two-level bootstrap (statistics.bootstrap_paired):
+    boot_gap, boot_lo, boot_hi, boot_p. `predictions`: one table per seed, a `label` column and a column of
+    predicted classes per method (the same test chips in every seed); unchanged when there is none."""
+    from .statistics import bootstrap_paired
+    if not predictions or "three-stage" not in predictions[0].columns:
+        return summary
+    labels = predictions[0]["label"].to_numpy()
+    correct = lambda m: np.stack([(p[m].to_numpy() == labels) for p in predictions])
+    rows = {}
+    for method in summary["method"]:
+        if method != "three-stage" and all(method in p.columns for p in predictions):
+            r = bootstrap_paired(correct("three-stage"), correct(method), labels, resamples=resamples)
+            rows[method] = {f"boot_{k}": r[k] for k in ("gap", "lo", "hi", "p")}
+    return summary.join(pd.DataFrame.from_dict(rows, orient="index"), on="method") if rows else summary
 
 
 def tta_gains(per_seed: pd.DataFrame) -> pd.DataFrame:
