@@ -24,7 +24,7 @@ from . import logit_adjustment, ood_evidence, rebalancing, validation_halves
 from ..method.checkpoints import checkpoint_path, load_checkpoint, load_stage_model
 from ..method.losses import LDAMLoss
 from ..method.model import ShakeShakeNet
-from ..method.training import train_stage, warmup_steps
+from ..method.training import INIT, model_rng, train_stage, warmup_steps
 
 THREE = ["stage1", "stage2", "stage3a", "stage3b"]
 # method -> path of stage folders, TTA (views None = the run's `tta_views`; family), kind, post-hoc step
@@ -51,7 +51,8 @@ def method_names(kinds=("method", "tta", "ablation")) -> list[str]:
 
 
 def train_plain(bundle, settings, run_dir, progress=True):
-    model = ShakeShakeNet(in_channels=1, num_classes=10)
+    with model_rng(settings.seed, INIT):            # the same initial weights as stage 1
+        model = ShakeShakeNet(in_channels=1, num_classes=10)
     train_stage(model, bundle.train, stage="plain", run_dir=run_dir, settings=settings,
                 steps=stages.steps_of(bundle, settings, "plain"), lr=settings.stage1_lr, val_set=bundle.val,
                 progress=progress)
@@ -60,7 +61,12 @@ def train_plain(bundle, settings, run_dir, progress=True):
 
 def train_ldam_drw(bundle, settings, run_dir, progress=True):
     counts = bundle.class_counts("train")
-    model = ShakeShakeNet(in_channels=1, num_classes=10, normed_classifier=True)
+    with model_rng(settings.seed, INIT):            # stage 1's (and plain CE's) initial backbone ...
+        backbone = {k: v for k, v in ShakeShakeNet(in_channels=1, num_classes=10).state_dict().items()
+                    if not k.startswith("fc.")}
+    with model_rng(settings.seed, "ldam_drw"):      # ... under a normed head of its own
+        model = ShakeShakeNet(in_channels=1, num_classes=10, normed_classifier=True)
+    model.load_state_dict({**model.state_dict(), **backbone})
     loss = LDAMLoss(counts, settings.ldam_max_margin, settings.ldam_scale)
     steps = stages.steps_of(bundle, settings, "ldam_drw")
     warmup = warmup_steps(settings, steps)

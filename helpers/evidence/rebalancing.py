@@ -16,14 +16,15 @@ import torch.nn.functional as F
 
 from ..method import metrics, predictions
 from ..method.checkpoints import load_stage_model
-from ..method.training import train_stage
+from ..method.training import model_rng, train_stage
 
 TAU_GRID = tuple(round(0.1 * i, 1) for i in range(21))     # 0.0, 0.1, ..., 2.0
 
 
 def train_crt(bundle, settings, run_dir, steps: int, progress=True):
     model = load_stage_model(run_dir, "plain", num_classes=10, normed_classifier=False, weight_scaling=False)
-    model.reset_classifier()
+    with model_rng(settings.seed, "crt"):
+        model.reset_classifier()
     train_stage(model, bundle.train, stage="crt", run_dir=run_dir, settings=settings, steps=steps,
                 lr=settings.stage3b_lr, trainable="classifier", balanced=True, val_set=bundle.val, progress=progress)
     return model
@@ -31,7 +32,8 @@ def train_crt(bundle, settings, run_dir, steps: int, progress=True):
 
 def train_lws(bundle, settings, run_dir, steps: int, progress=True):
     model = load_stage_model(run_dir, "plain", num_classes=10, normed_classifier=False, weight_scaling=False)
-    scales = model.add_weight_scaling()
+    with model_rng(settings.seed, "lws"):
+        scales = model.add_weight_scaling()
     train_stage(model, bundle.train, stage="lws", run_dir=run_dir, settings=settings, steps=steps,
                 lr=settings.stage3b_lr, trainable="classifier", balanced=True, params=scales, val_set=bundle.val,
                 progress=progress)

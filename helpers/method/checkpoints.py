@@ -67,6 +67,7 @@ def load_stage_model(run_dir, stage: str, num_classes: int | None = None, **expe
     if any(arch.get(k) != v for k, v in wanted.items()) or not {"depth", "base_width"} <= set(arch):
         raise CheckpointError(f"checkpoint {path} holds a model {arch}, expected {wanted}; "
                               f"it comes from another model or class count, use a new run folder")
-    model = ShakeShakeNet(**arch)
+    with torch.random.fork_rng(devices=[]):     # its initial weights are overwritten: loading draws nothing
+        model = ShakeShakeNet(**arch)
     model.load_state_dict(ckpt["model"])
     return model

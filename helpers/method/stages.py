@@ -12,7 +12,7 @@ from . import budget
 from .checkpoints import load_stage_model
 from .model import shake_shake_26_2x32d
 from .samplers import WITHOUT_CLASS0, balanced, without_class0
-from .training import train_stage
+from .training import INIT, model_rng, train_stage
 
 PLAIN_HEAD = {"in_channels": 1, "normed_classifier": False, "weight_scaling": False}   # what the stages build on
 GROW_9_TO_10 = {new - 1: new for new in range(1, 10)}   # 9-way row i (class i+1) -> 10-way row i+1
@@ -33,7 +33,8 @@ def steps_of(bundle, settings, stage: str) -> int:
 
 def stage1(bundle, settings, run_dir, progress=True):
     """Stage 1: Shake-Shake-26 2x32d from scratch on the whole long-tailed set."""
-    model = shake_shake_26_2x32d(in_channels=1, num_classes=10)
+    with model_rng(settings.seed, INIT):
+        model = shake_shake_26_2x32d(in_channels=1, num_classes=10)
     history = train_stage(model, bundle.train, stage="stage1", run_dir=run_dir, settings=settings,
                           steps=steps_of(bundle, settings, "stage1"), lr=settings.stage1_lr, val_set=bundle.val,
                           progress=progress)
@@ -43,18 +44,21 @@ def stage1(bundle, settings, run_dir, progress=True):
 def stage2(bundle, settings, run_dir, source="stage1", stage="stage2", progress=True):
     """Stage 2: from stage 1, class 0 removed, a 9-way head (rows of classes 1-9 kept from stage 1)."""
     model = load_stage_model(run_dir, source, num_classes=10, **PLAIN_HEAD)
-    model.remap_head(9, {c: c - 1 for c in WITHOUT_CLASS0})
+    with model_rng(settings.seed, stage):
+        model.remap_head(9, {c: c - 1 for c in WITHOUT_CLASS0})
     history = train_stage(model, without_class0(bundle.train), stage=stage, run_dir=run_dir, settings=settings,
                           steps=steps_of(bundle, settings, stage), lr=settings.stage2_lr,
                           val_set=without_class0(bundle.val), progress=progress)
     return model, history
 
 
-def start_from(run_dir, source: str):
-    """A 10-way model from `source`: a 9-way (stage-2) model has its head grown, keeping the 9 trained rows."""
+def start_from(run_dir, source: str, seed: int = 0, stage: str = ""):
+    """A 10-way model from `source`: a 9-way (stage-2) model has its head grown, keeping the 9 trained rows
+    (the new row drawn from (seed, stage): helpers.method.training.model_rng)."""
     model = load_stage_model(run_dir, source, num_classes=9 if source.startswith("stage2") else 10, **PLAIN_HEAD)
     if model.num_classes == 9:
-        model.remap_head(10, GROW_9_TO_10)
+        with model_rng(seed, stage or source):
+            model.remap_head(10, GROW_9_TO_10)
     return model
 
 
@@ -65,7 +69,7 @@ def balanced_set(bundle, settings):
 
 def stage3a(bundle, settings, run_dir, source="stage2", stage="stage3a", progress=True):
     """Stage 3a: fine-tune the whole model on the class-balanced set, head grown 9 -> 10."""
-    model = start_from(run_dir, source)
+    model = start_from(run_dir, source, settings.seed, stage)
     history = train_stage(model, balanced_set(bundle, settings), stage=stage, run_dir=run_dir, settings=settings,
                           steps=steps_of(bundle, settings, stage), lr=settings.stage3a_lr, val_set=bundle.val,
                           progress=progress)
@@ -74,7 +78,7 @@ def stage3a(bundle, settings, run_dir, source="stage2", stage="stage3a", progres
 
 def stage3b(bundle, settings, run_dir, source="stage3a", stage="stage3b", progress=True):
     """Stage 3b: backbone frozen (BatchNorm statistics too), classifier re-trained on the balanced set."""
-    model = start_from(run_dir, source)
+    model = start_from(run_dir, source, settings.seed, stage)
     history = train_stage(model, balanced_set(bundle, settings), stage=stage, run_dir=run_dir, settings=settings,
                           steps=steps_of(bundle, settings, stage), lr=settings.stage3b_lr, trainable="classifier",
                           val_set=bundle.val, progress=progress)

@@ -20,6 +20,7 @@ stage's learning rate by batch_size / lr_reference_batch (the linear scaling rul
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -49,6 +50,20 @@ class TrainingDiverged(RuntimeError):
 
 def epoch_seed(seed: int, stage: str, epoch: int) -> int:
     return zlib.crc32(f"{seed}/{stage}/{epoch}".encode())
+
+
+INIT = "init"      # model_rng's key of a model built from scratch: stage 1, plain CE and LDAM-DRW share it
+
+
+@contextlib.contextmanager
+def model_rng(seed: int, key: str):
+    """Draw a model's construction or head change from a generator of (seed, key) alone, and leave the global
+    generator as it was. So plain CE, LDAM-DRW and stage 1 start from the same backbone weights (key INIT,
+    the run's seed itself, as stage 1 always had), and a stage's new head rows do not depend on whether the
+    stages before it were trained or loaded in this process."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed if key == INIT else zlib.crc32(f"{seed}/{key}/model".encode()))
+        yield
 
 
 def seed_everything(seed: int) -> None:
