@@ -191,11 +191,12 @@ def named_classes(settings, root=None) -> tuple[dict, str]:
     return ({}, "") if source == "folder numbers" else (mapping, source)
 
 
-def class_names(settings, root=None) -> list[str]:
-    """The class names of `settings.data` (known before any chip is decoded)."""
+def class_names(settings, root=None, mapping: dict | None = None) -> list[str]:
+    """The class names of `settings.data` (known before any chip is decoded); `mapping`: its
+    `named_classes` when the caller has it already."""
     if settings.data in BUILT_IN:
         return list(synthetic_sar.CLASS_NAMES if settings.data == "synthetic-sar" else digits_lt.CLASS_NAMES)
-    mapping, _ = named_classes(settings, root)
+    mapping = named_classes(settings, root)[0] if mapping is None else mapping
     if mapping:
         return [name for name, _ in sorted(mapping.items(), key=lambda kv: kv[1])]
     return [f"class {i}" for i in range(NUM_CLASSES)]
@@ -212,8 +213,8 @@ def load_data(settings) -> DataBundle:
             raise DataError(f"data {settings.data!r} is neither a built-in data set ({', '.join(BUILT_IN)}) nor an existing "
                             f"path ({root} does not exist); expected a folder with train/<0..9>/ image folders or train.csv")
     splits = scan(root, notes, settings.modality, settings.class_order)
-    names = class_names(settings, root)
     folders, source = named_classes(settings, root)
+    names = class_names(settings, root, folders)
     ood = ood_sets.find(settings, root, names)
     if ood.labelled_val is not None and "val" not in splits:
         splits["val"] = ood.labelled_val

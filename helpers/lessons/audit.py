@@ -141,8 +141,8 @@ def class_map(settings, run_dir):
     import pandas as pd
 
     from ..datasets import data
-    names = data.class_names(settings)
     folders, source = data.named_classes(settings)
+    names = data.class_names(settings, mapping=folders)
     by_id = {i: f for f, i in folders.items()}
     table = pd.DataFrame({"class_id": range(len(names)), "class_name": names,
                           "folder": [by_id.get(i, "" if settings.data in data.BUILT_IN else str(i)) for i in range(len(names))]})
