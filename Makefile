@@ -55,8 +55,9 @@ compare: install
 	$(PY) -m helpers.compare --profile $(PROFILE) --data synthetic-sar
 	$(PY) -m helpers.compare --profile $(PROFILE) --data digits-lt
 
-# The budget sweep: every method at 1x, 2x and 4x the profile's budget (3 seeds at 1x, 2 above), both
+# The budget sweep: every method at 1x, 2x and 4x the profile's budget (5 seeds at 1x, 3 above), both
 # built-in data sets; the 1x budget is the comparison above. Resumes where it stopped when re-run.
+# `python -m helpers.sweep ... --until-converged` doubles the budget until no method gains over a point.
 sweep: install
 	$(PY) -m helpers.sweep --profile $(PROFILE) --data synthetic-sar
 	$(PY) -m helpers.sweep --profile $(PROFILE) --data digits-lt

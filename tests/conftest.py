@@ -145,6 +145,12 @@ def smoke_run(tmp_path_factory, session_cache):
     return run
 
 
+# The course on a user's archive tree (tests/test_tail.py, test_challenge.py): the notebooks that read the
+# data, train on it, score it and predict it. Notebook 05 (Figure 2, a minute of t-SNE/UMAP) and the stage
+# ablations do not depend on the layout and run in the session's smoke course.
+ARCHIVE_COURSE = ["--only", "00", "01", "02", "03", "04", "06", "-p", "notebook_ablations", "false"]
+
+
 # ---------------------------------------------------------------- the browser (tests/test_browser.py, test_book.py)
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -178,7 +184,20 @@ SMOKE_FIXTURES = {"smoke_run", "decks", "lab"}
 SMOKE_FILES = {"test_book.py", "test_browser.py", "test_notebooks.py", "test_teaching.py"}
 
 
+# The scopes that take a minute or more, longest first (measured with --durations on the 2-core machine):
+# xdist hands scopes out in collection order, so these start first and the short files fill in after them
+# (longest-processing-time-first), instead of one long scope starting last and running alone.
+LONGEST_FIRST = ["smoke", "test_distributed.py", "test_tail.py", "test_executors.py", "test_compare.py",
+                 "test_challenge.py", "test_submission.py", "test_input_size.py", "test_budget.py"]
+
+
+def _scope(path: Path) -> str:
+    return "smoke" if path.name in SMOKE_FILES else path.name
+
+
 def pytest_collection_modifyitems(config, items):
+    rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_scope(item.path), len(rank)))     # stable: the rest keep their order
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
         if SLOW_FIXTURES & used:
@@ -195,7 +214,12 @@ except ImportError:                       # without pytest-xdist the suite runs 
 
 if LoadFileScheduling is not None:
     class SmokeTogether(LoadFileScheduling):
-        """pytest-xdist's per-file scheduling, with the smoke-course files in one scope."""
+        """pytest-xdist's per-file scheduling, with the smoke-course files in one scope, handed out in the
+        collection's order (LONGEST_FIRST) rather than by the number of tests in a scope."""
+
+        def __init__(self, config, log=None):
+            super().__init__(config, log)
+            config.option.loadscopereorder = False
 
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]

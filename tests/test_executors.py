@@ -52,7 +52,8 @@ def test_a_job_array_on_slurm(tmp_path):
     assert assert_one_line(e).startswith("1 of 3 job(s) failed: divides-by-zero (ZeroDivisionError")
 
 
-FAST = {**TINY, "batch_size": 50}          # as tests/test_compare.py: fewer, larger steps
+# as tests/test_compare.py: fewer, larger steps; every classifier-only stage once (the lr choice is tested there)
+FAST = {**TINY, "batch_size": 50, "classifier_lr_grid": ""}
 
 
 def tables(root) -> dict:

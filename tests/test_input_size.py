@@ -9,7 +9,7 @@ from helpers.evidence import experiments
 
 from conftest import TINY
 
-FAST = {k: v for k, v in {**TINY, "batch_size": 50}.items() if k != "image_size"}
+FAST = {k: v for k, v in {**TINY, "batch_size": 50, "classifier_lr_grid": ""}.items() if k != "image_size"}
 
 pytestmark = pytest.mark.slow           # minutes: `make test-fast` leaves it out
 

@@ -40,8 +40,10 @@ def test_plain_ce_ldam_and_stage1_start_from_the_same_weights(tmp_path, tiny_set
     torch.rand(1000)
     experiments.train_plain(bundle, settings, tmp_path, progress=False)
     experiments.train_ldam_drw(bundle, settings, tmp_path, progress=False)
+    experiments.train_balanced_softmax(bundle, settings, tmp_path, progress=False)
     one, plain, ldam = starts["stage1"], starts["plain"], starts["ldam_drw"]
     assert _same(one, plain, one)                                        # every weight, the head too
+    assert _same(one, starts["balanced_softmax"], one)                  # Balanced Softmax as well
     backbone = [k for k in one if not k.startswith("fc.")]
     assert _same(one, ldam, backbone) and not torch.equal(one["fc.weight"], ldam["fc.weight"])   # a normed head of its own
     # the next seed starts elsewhere

@@ -186,21 +186,6 @@ def test_smoke_report_and_timings(smoke_run):
         assert (smoke_run / "notebooks" / f"{nb}.ipynb").is_file()
 
 
-def test_notebook_04_without_its_own_ablations(smoke_run, tmp_path, sar_data_dir):
-    """notebook_ablations off (the quick profile's default): no ablation rows, and the exercise still runs."""
-    import shutil
-    run = tmp_path / "no_ablations"
-    shutil.copytree(smoke_run, run)
-    assert runner.main(["--name", str(run), "--only", "04_evaluation_tta", "-p", "notebook_ablations", "false"]) == 0
-    methods = pd.read_csv(run / "comparison.csv")
-    assert {"three-stage", "cRT", "plain CE"} <= set(methods["method"])
-    assert not any(m.startswith("w/o") for m in methods["method"])
-    nb = json.loads((run / "notebooks" / "04_evaluation_tta.ipynb").read_text())
-    printed = "".join(o.get("text", "") if isinstance(o.get("text", ""), str) else "".join(o["text"])
-                      for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", []))
-    assert "no ablations yet" in printed
-
-
 def test_notebook_04_shows_the_labelled_reference_on_a_fresh_run(smoke_run):
     """A fresh run has no comparison or sweep of its own: notebook 04 shows the committed snapshots, labelled."""
     from helpers.evidence import compare, sweep

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from helpers.datasets.data import load_data
-from helpers.evidence import experiments, logit_adjustment, rebalancing, validation_halves
+from helpers.evidence import experiments, logit_adjustment, rebalancing
+from helpers.method import validation_halves
 from helpers.method import runs
 
 

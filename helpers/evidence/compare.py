@@ -129,10 +129,15 @@ def root_of(profile: str, data: str, name: str | None, overrides: dict) -> Path:
     return resolve_path(name if name and "/" in name else Path("runs") / (name or default))
 
 
+def kinds(ablations: bool) -> tuple:
+    """The kinds of rows a comparison has: the methods and their variants, and with ablations the TTA variants too."""
+    return ("method", "variant", "tta", "ablation") if ablations else ("method", "variant")
+
+
 def seed_table(profile: str, data: str, seed: int, root: Path, overrides: dict, ablations: bool,
                progress: bool = True) -> pd.DataFrame:
     """Everything one seed adds to the comparison: its run folder trained (resumed), one row per method."""
-    methods = experiments.method_names(("method", "tta", "ablation") if ablations else ("method",))
+    methods = experiments.method_names(kinds(ablations))
     run_dir, s = runs.open_run(Path(root) / f"seed{seed}", profile, data=data, seed=seed, **overrides)
     bundle = load_data(s)
     experiments.train_all(bundle, s, run_dir, progress=progress, ablations=ablations)
@@ -169,7 +174,7 @@ def finished(root: Path, seed: int, methods) -> pd.DataFrame | None:
 
 def pending_jobs(profile: str, data: str, seeds, root: Path, overrides: dict, ablations: bool) -> list:
     """The seeds without a finished table, as jobs (helpers/evidence/executors.py)."""
-    methods = experiments.method_names(("method", "tta", "ablation") if ablations else ("method",))
+    methods = experiments.method_names(kinds(ablations))
     return [executors.Job(f"{root.name}/seed{seed}", seed_job, (profile, data, seed, str(root), overrides, ablations))
             for seed in seeds if finished(root, seed, methods) is None]
 
@@ -183,7 +188,7 @@ def run(profile: str, data: str, seeds, name: str | None, overwrite: bool, overr
     if overwrite and root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
-    methods = experiments.method_names(("method", "tta", "ablation") if ablations else ("method",))
+    methods = experiments.method_names(kinds(ablations))
     rows, t0 = [], time.time()
     earlier = pd.read_csv(root / "per_seed.csv") if (root / "per_seed.csv").is_file() else None
     in_process = executor == "local" and (jobs or 1) == 1

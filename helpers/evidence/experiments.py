@@ -4,14 +4,19 @@ Every method is a path through stage folders of one run folder (shared stages ar
 `helpers.method.budget.matched` gives each folder its optimizer steps, so that every path spends the same
 full-model steps and the same classifier-only steps as the three-stage path:
   plain CE       one stage on the long-tailed set, the three-stage path's full-model steps;
-  cRT, tau-norm, LWS   Kang et al.'s decoupled two-stage methods on the plain-CE backbone (helpers.evidence.rebalancing);
+  cRT, tau-norm, LWS   Kang et al.'s decoupled two-stage methods on the plain-CE backbone (helpers.evidence.rebalancing),
+                 cRT and LWS with BatchNorm in train mode as in their code, and as the variants "cRT, frozen BN"
+                 and "LWS, frozen BN";
   logit adjustment     post-hoc logit adjustment of plain CE (Menon et al., ICLR 2021), no training;
+  balanced fine-tune + cRT   stage 1 -> 3a -> 3b: a whole-network balanced fine-tune, then the classifier
+                 re-trained (stage 2's steps go to 3a), the rival closest to the method;
+  Balanced Softmax     one stage with the Balanced Softmax loss (Ren et al., NeurIPS 2020);
   LDAM-DRW       LDAM loss with deferred re-weighting (Cao et al., NeurIPS 2019), DRW after a share of the steps;
   three-stage    stage 1 -> 2 -> 3a -> 3b (the seed's method), with the run's TTA;
   TTA variants   TTA off, and the 12-view rotation family (outside the training augmentation);
   ablations      a stage removed, its steps given to the stage next to it (the table says which).
-Validation is split in two (helpers.evidence.validation_halves): the tuning half sets tau-norm's and logit
-adjustment's tau, the ranking half gives every method's validation score (`val_balanced_top1`), which
+Validation is split in two (helpers.method.validation_halves): the tuning half sets tau-norm's and logit
+adjustment's tau and every classifier-only stage's learning rate (helpers.method.classifier_lr), the ranking half gives every method's validation score (`val_balanced_top1`), which
 picks claim (1)'s rival and guards against under-trained models.
 """
 from __future__ import annotations
@@ -20,9 +25,10 @@ import numpy as np
 import pandas as pd
 
 from ..method import metrics, predictions, stages
-from . import logit_adjustment, ood_evidence, rebalancing, validation_halves
+from . import logit_adjustment, ood_evidence, rebalancing
+from ..method import validation_halves
 from ..method.checkpoints import checkpoint_path, load_checkpoint, load_stage_model
-from ..method.losses import LDAMLoss
+from ..method.losses import BalancedSoftmaxLoss, LDAMLoss
 from ..method.model import ShakeShakeNet
 from ..method.training import INIT, model_rng, train_stage, warmup_steps
 
@@ -34,7 +40,11 @@ METHODS = {
     "tau-norm": dict(path=["plain"], kind="method", post="tau"),
     "logit adjustment": dict(path=["plain"], kind="method", post="la"),
     "LWS": dict(path=["plain", "lws"], kind="method"),
+    "balanced fine-tune + cRT": dict(path=["stage1", "stage3a_from1", "stage3b_from1"], kind="method", extra=True),
+    "Balanced Softmax": dict(path=["balanced_softmax"], kind="method", extra=True),
     "LDAM-DRW": dict(path=["ldam_drw"], kind="method"),
+    "cRT, frozen BN": dict(path=["plain", "crt_frozen_bn"], kind="variant", extra=True),
+    "LWS, frozen BN": dict(path=["plain", "lws_frozen_bn"], kind="variant", extra=True),
     "three-stage": dict(path=THREE, kind="method"),
     "three-stage, TTA off": dict(path=THREE, kind="tta", views=1),
     "three-stage, 12-view rotation TTA": dict(path=THREE, kind="tta", family="rotation"),
@@ -42,12 +52,16 @@ METHODS = {
     "w/o 3a": dict(path=["stage1", "stage2_plus3a", "stage3b_from2plus"], kind="ablation"),
     "w/o 3b": dict(path=["stage1", "stage2", "stage3a_plus3b"], kind="ablation"),
 }
-TWO_STAGE = ["cRT", "tau-norm", "LWS", "logit adjustment"]   # the "two-stage methods" of the fact sheet's claim
+# The "two-stage methods" of the fact sheet's claim: a representation, then a re-balancing of the decision
+# (Kang et al.'s three, logit adjustment) or a balanced fine-tune and classifier re-training.
+TWO_STAGE = ["cRT", "tau-norm", "LWS", "logit adjustment", "balanced fine-tune + cRT"]
 UNDER_TRAINED = 0.2                            # validation balanced top-1 under twice chance (10 classes)
 
 
-def method_names(kinds=("method", "tta", "ablation")) -> list[str]:
-    return [m for m, spec in METHODS.items() if spec["kind"] in kinds]
+def method_names(kinds=("method", "variant", "tta", "ablation"), extras: bool = True) -> list[str]:
+    """The rows of these kinds; `extras=False` leaves out the rows marked extra (each a training of its own
+    beyond Kang et al.'s: notebook 04 trains them only with `notebook_ablations`, the comparison always)."""
+    return [m for m, spec in METHODS.items() if spec["kind"] in kinds and (extras or not spec.get("extra"))]
 
 
 def train_plain(bundle, settings, run_dir, progress=True):
@@ -56,6 +70,15 @@ def train_plain(bundle, settings, run_dir, progress=True):
     train_stage(model, bundle.train, stage="plain", run_dir=run_dir, settings=settings,
                 steps=stages.steps_of(bundle, settings, "plain"), lr=settings.stage1_lr, val_set=bundle.val,
                 progress=progress)
+    return model
+
+
+def train_balanced_softmax(bundle, settings, run_dir, progress=True):
+    with model_rng(settings.seed, INIT):            # the same initial weights as stage 1 and plain CE
+        model = ShakeShakeNet(in_channels=1, num_classes=10)
+    train_stage(model, bundle.train, stage="balanced_softmax", run_dir=run_dir, settings=settings,
+                steps=stages.steps_of(bundle, settings, "balanced_softmax"), lr=settings.stage1_lr,
+                loss_fn=BalancedSoftmaxLoss(bundle.class_counts("train")), val_set=bundle.val, progress=progress)
     return model
 
 
@@ -76,16 +99,25 @@ def train_ldam_drw(bundle, settings, run_dir, progress=True):
     return model
 
 
-def train_decoupled(bundle, settings, run_dir, progress=True):
-    """cRT and LWS on the plain-CE backbone (tau-norm needs no training)."""
-    rebalancing.train_crt(bundle, settings, run_dir, stages.steps_of(bundle, settings, "crt"), progress)
-    rebalancing.train_lws(bundle, settings, run_dir, stages.steps_of(bundle, settings, "lws"), progress)
+def train_decoupled(bundle, settings, run_dir, progress=True, variants=True):
+    """cRT and LWS on the plain-CE backbone, BatchNorm in train mode, and (`variants`) frozen; tau-norm needs
+    no training."""
+    for name, train in (("crt", rebalancing.train_crt), ("lws", rebalancing.train_lws)):
+        train(bundle, settings, run_dir, stages.steps_of(bundle, settings, name), progress, name, "train")
+        if variants:
+            train(bundle, settings, run_dir, stages.steps_of(bundle, settings, f"{name}_frozen_bn"), progress,
+                  f"{name}_frozen_bn", "frozen")
+
+
+def train_finetune_crt(bundle, settings, run_dir, progress=True):
+    """Stage 1 -> 3a -> 3b, stage 2's steps given to 3a: the "balanced fine-tune + cRT" rival."""
+    stages.stage3a(bundle, settings, run_dir, source="stage1", stage="stage3a_from1", progress=progress)
+    stages.stage3b(bundle, settings, run_dir, source="stage3a_from1", stage="stage3b_from1", progress=progress)
 
 
 def train_ablations(bundle, settings, run_dir, progress=True):
-    """The three-stage method with a stage taken out and its steps given to its neighbour."""
-    stages.stage3a(bundle, settings, run_dir, source="stage1", stage="stage3a_from1", progress=progress)
-    stages.stage3b(bundle, settings, run_dir, source="stage3a_from1", stage="stage3b_from1", progress=progress)
+    """The three-stage method with a stage taken out and its steps given to its neighbour ("w/o stage 2" is the
+    "balanced fine-tune + cRT" rival, trained with the methods)."""
     stages.stage2(bundle, settings, run_dir, source="stage1", stage="stage2_plus3a", progress=progress)
     stages.stage3b(bundle, settings, run_dir, source="stage2_plus3a", stage="stage3b_from2plus", progress=progress)
     stages.stage3a(bundle, settings, run_dir, source="stage2", stage="stage3a_plus3b", progress=progress)
@@ -96,11 +128,16 @@ def train_three_stage(bundle, settings, run_dir, progress=True):
         step(bundle, settings, run_dir, progress=progress)
 
 
-def train_all(bundle, settings, run_dir, progress=True, ablations=True):
-    """Everything the comparison table needs, resuming whatever is already in `run_dir`."""
+def train_all(bundle, settings, run_dir, progress=True, ablations=True, extras=True):
+    """Everything the comparison table needs, resuming whatever is already in `run_dir`; `extras=False` leaves
+    out the rows marked extra (METHODS), `ablations=False` the ablations."""
     train_three_stage(bundle, settings, run_dir, progress)
     train_plain(bundle, settings, run_dir, progress)
-    train_decoupled(bundle, settings, run_dir, progress)
+    train_decoupled(bundle, settings, run_dir, progress, variants=extras)
+    if extras or ablations:                         # the rival's path is the "w/o stage 2" ablation's too
+        train_finetune_crt(bundle, settings, run_dir, progress)
+    if extras:
+        train_balanced_softmax(bundle, settings, run_dir, progress)
     train_ldam_drw(bundle, settings, run_dir, progress)
     if ablations:
         train_ablations(bundle, settings, run_dir, progress)

@@ -6,8 +6,8 @@ processes with torchrun (one GPU each, or CPU processes with gloo).
     torchrun --nproc-per-node 8 -m helpers.train --run-dir runs/paper --profile paper --data /data/mavoc --method all
     torchrun --nproc-per-node 2 -m helpers.train --run-dir runs/mine --stage stage1 -p sync_batchnorm false
 
-`--stage` names stage folders (stage1, stage2, stage3a, stage3b, plain, crt, lws, ldam_drw and the
-ablations' folders); `--method` a method of the comparison (its whole path, e.g. "three-stage"), or
+`--stage` names stage folders (stage1, stage2, stage3a, stage3b, plain, crt, lws, crt_frozen_bn,
+lws_frozen_bn, balanced_softmax, ldam_drw, and the folders of the other paths, e.g. stage3a_from1); `--method` a method of the comparison (its whole path, e.g. "three-stage"), or
 "all" for every folder the comparison trains. A stage resumes from its checkpoint, and a finished one
 is only loaded, so the same command continues an interrupted training. The run folder is the course's:
 the notebooks open it as if one process had trained it (helpers/method/distributed.py says why the
@@ -33,6 +33,11 @@ SPECIAL = {   # stage folders that are not one of the three-stage method's stage
     "ldam_drw": experiments.train_ldam_drw,
     "crt": lambda b, s, r, progress: rebalancing.train_crt(b, s, r, stages.steps_of(b, s, "crt"), progress),
     "lws": lambda b, s, r, progress: rebalancing.train_lws(b, s, r, stages.steps_of(b, s, "lws"), progress),
+    "crt_frozen_bn": lambda b, s, r, progress: rebalancing.train_crt(b, s, r, stages.steps_of(b, s, "crt_frozen_bn"),
+                                                                     progress, "crt_frozen_bn", "frozen"),
+    "lws_frozen_bn": lambda b, s, r, progress: rebalancing.train_lws(b, s, r, stages.steps_of(b, s, "lws_frozen_bn"),
+                                                                     progress, "lws_frozen_bn", "frozen"),
+    "balanced_softmax": experiments.train_balanced_softmax,
 }
 KINDS = {"stage1": stages.stage1, "stage2": stages.stage2, "stage3a": stages.stage3a, "stage3b": stages.stage3b}
 

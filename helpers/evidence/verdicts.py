@@ -114,6 +114,17 @@ def sweep_verdicts(tables: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def headline(sweep: pd.DataFrame) -> str:
+    """Claim (1) at the largest budget measured: the verdict to quote. The 1x verdict is a measure of how fast
+    the methods converge, said so when it differs."""
+    last, first = sweep.iloc[-1], sweep.iloc[0]
+    text = f"at {last['budget']}, the largest budget measured: **{last['verdict']}** against {last['rival']}, {last['why']}"
+    if len(sweep) > 1 and first["verdict"] != last["verdict"]:
+        text += (f". At {first['budget']} it is {first['verdict']}: the gap there measures how fast the methods "
+                 "converge, not where they end")
+    return text + "."
+
+
 def flips(sweep: pd.DataFrame) -> bool:
     """Does the verdict change between the budgets that decided it (held / not held)?"""
     return sweep[sweep["verdict"].isin(["held", "not held"])]["verdict"].nunique() > 1

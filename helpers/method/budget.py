@@ -7,8 +7,8 @@ so both built-in data sets get the same budget), else ceil(stageX_epochs x set s
 
 Full-model steps and classifier-only steps are counted apart: the three-stage path spends
 stage 1 + stage 2 + stage 3a steps on the whole model and stage 3b steps on the classifier alone.
-The baselines get the same two numbers (plain CE and LDAM-DRW: all full-model; cRT and LWS: the
-plain-CE backbone plus 3b's classifier budget). An ablation that removes a stage gives that stage's
+The baselines get the same two numbers (plain CE, Balanced Softmax and LDAM-DRW: all full-model; cRT and
+LWS, frozen-BN variants too: the plain-CE backbone plus 3b's classifier budget). An ablation that removes a stage gives that stage's
 steps to the stage next to it (`ABLATIONS`), so every path spends the same number of steps.
 """
 from __future__ import annotations
@@ -62,13 +62,14 @@ def matched(settings, sizes: dict) -> dict:
     s = schedule(settings, sizes)
     made_of = {"stage1": ["stage1"], "stage2": ["stage2"], "stage3a": ["stage3a"], "stage3b": ["stage3b"],
                "plain": list(FULL_MODEL_STAGES), "ldam_drw": list(FULL_MODEL_STAGES),
-               "crt": ["stage3b"], "lws": ["stage3b"],
+               "balanced_softmax": list(FULL_MODEL_STAGES),
+               "crt": ["stage3b"], "lws": ["stage3b"], "crt_frozen_bn": ["stage3b"], "lws_frozen_bn": ["stage3b"],
                # ablations: a removed stage's steps go to its neighbour
                "stage3a_from1": ["stage3a", "stage2"], "stage3b_from1": ["stage3b"],
                "stage2_plus3a": ["stage2", "stage3a"], "stage3b_from2plus": ["stage3b"],
                "stage3a_plus3b": ["stage3a", "stage3b"]}
     gets = {"stage3a_from1": "stage2", "stage2_plus3a": "stage3a", "stage3a_plus3b": "stage3b"}
-    classifier_only = {"stage3b", "crt", "lws", "stage3b_from1", "stage3b_from2plus"}
+    classifier_only = {"stage3b", "crt", "lws", "crt_frozen_bn", "lws_frozen_bn", "stage3b_from1", "stage3b_from2plus"}
     return {stage: {"steps": sum(s[m] for m in parts), "trainable": "classifier" if stage in classifier_only else "all",
                     "made_of": parts, "gets": gets.get(stage, "")} for stage, parts in made_of.items()}
 

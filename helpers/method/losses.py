@@ -1,9 +1,15 @@
-"""LDAM loss with deferred re-weighting (Cao et al., NeurIPS 2019), a baseline the seed cites.
+"""The re-balancing losses of the one-stage baselines: LDAM with deferred re-weighting (Cao et al.,
+NeurIPS 2019), a baseline the seed cites, and Balanced Softmax (Ren et al., NeurIPS 2020).
 
 LDAM subtracts a class-dependent margin m_c = C / n_c^(1/4) (largest margin `max_margin`) from the
 true-class logit before a scaled softmax; DRW switches on class-balanced weights
 (1 - beta) / (1 - beta^n_c) late in training
 (after `drw_start_fraction` of the optimizer steps).
+
+Balanced Softmax trains the softmax of the logits plus log n_c (the training class counts): the loss of
+the label-shifted softmax exp(z_y + log n_y) / sum_j exp(z_j + log n_j), which is the logit-adjusted loss
+with tau = 1 (Menon et al.). At test time the model's own logits are used, unshifted, so its predictions
+suit a class-balanced test set.
 """
 from __future__ import annotations
 
@@ -35,3 +41,15 @@ class LDAMLoss(torch.nn.Module):
             self.weight = torch.tensor(w / w.sum() * len(n), dtype=torch.float32)
         else:
             self.weight = torch.ones(len(class_counts))
+
+
+class BalancedSoftmaxLoss(torch.nn.Module):
+    """Cross-entropy of logits + log n_c (Ren et al. 2020); a class with no chip counts as one."""
+
+    def __init__(self, class_counts):
+        super().__init__()
+        counts = np.maximum(np.asarray(class_counts, dtype=np.float64), 1.0)
+        self.register_buffer("log_counts", torch.tensor(np.log(counts), dtype=torch.float32))
+
+    def forward(self, logits, target):
+        return F.cross_entropy(logits + self.log_counts.to(logits.device), target)

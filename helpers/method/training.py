@@ -2,8 +2,10 @@
 
 A stage runs for a number of optimizer steps (helpers/method/budget.py says how many), in epochs over its
 training set; the last epoch stops when the steps are spent. A checkpoint is written after every
-epoch. `trainable="classifier"` freezes the backbone *and keeps its BatchNorm statistics fixed*
-(the backbone stays in eval mode), as in stage 3b, cRT and LWS. Each epoch is seeded from
+epoch. `trainable="classifier"` freezes the backbone's weights; with `bn="frozen"` (stage 3b) it keeps
+its BatchNorm statistics fixed too (the backbone stays in eval mode), with `bn="train"` (cRT and LWS, as
+Kang et al.'s code runs them: `model.train()` on every network every epoch) the statistics are
+re-estimated on the stage's batches, class-balanced there, and nothing else of the backbone changes. Each epoch is seeded from
 (seed, stage, epoch) and every image's augmentation from its own seed (helpers/method/loader.py), so a
 stage stopped after epoch k and re-run resumes at k+1 and ends with the same weights as an
 uninterrupted run, with any number of data-loading workers.
@@ -104,17 +106,20 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
 
 def train_stage(model, train_set, *, stage: str, run_dir, settings, steps: int, lr: float,
                 trainable: str = "all", val_set=None, balanced: bool = False, loss_fn=None, on_step=None,
-                after_epoch=None, params=None, progress: bool = True) -> pd.DataFrame:
+                after_epoch=None, params=None, bn: str = "frozen", progress: bool = True) -> pd.DataFrame:
     """Train `model` for `steps` optimizer steps; returns the per-epoch metrics (also in <run_dir>/<stage>/metrics.csv).
 
     If <run_dir>/<stage>/checkpoint.pt exists the stage resumes from it (or, if complete, just loads it).
     `balanced=True` draws class-balanced batches (cRT, LWS); `on_step(step, total)` runs before each
-    step (LDAM-DRW switches its weights there); `params` replaces the trained parameters (LWS).
+    step (LDAM-DRW switches its weights there); `params` replaces the trained parameters (LWS); `bn`
+    ("frozen" or "train") says whether a classifier-only stage re-estimates the BatchNorm statistics.
     """
     if steps <= 0 or lr <= 0:
         raise SettingsError(f"{stage}: steps and lr must be > 0, got steps={steps}, lr={lr}")
     if trainable not in ("all", "classifier"):
         raise SettingsError(f"trainable must be 'all' or 'classifier', got {trainable!r}")
+    if bn not in ("frozen", "train"):
+        raise SettingsError(f"bn must be 'frozen' or 'train', got {bn!r}")
     if settings.lr_reference_batch > 0:
         lr = lr * settings.batch_size / settings.lr_reference_batch
     group = distributed.active()        # None in one process: nothing below changes then
@@ -147,6 +152,8 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, steps: int, 
     stage_config = {"stage": stage, "steps": steps, "warmup_steps": warmup, "lr": lr, "trainable": trainable,
                     "balanced": balanced, "train_size": len(train_set), "precision": precision,
                     "settings": settings.to_dict()}
+    if trainable == "classifier" and bn == "train":
+        stage_config["bn"] = "train"        # absent otherwise, so the checkpoints written before `bn` still resume
     path = checkpoint_path(run_dir, stage)
     history, start, step = [], 0, 0
     if path.exists():
@@ -181,7 +188,7 @@ def train_stage(model, train_set, *, stage: str, run_dir, settings, steps: int, 
         seed_everything(group.rank_seed(settings.seed, stage, epoch) if group else seed)
         sampler.set_epoch(seed)
         model.train()
-        if trainable == "classifier":
+        if trainable == "classifier" and bn == "frozen":
             model.eval()          # frozen backbone: BatchNorm statistics stay as they are
         t0, seen, loss_sum, correct, done = time.time(), 0, 0.0, 0, 0
         todo = min(per_epoch, steps - step)

@@ -57,14 +57,15 @@ class Settings:
     stage3a_lr: float = 0.01
     stage3b_epochs: int = 10
     stage3b_steps: int = 0           # classifier-only steps; cRT and LWS get the same
-    stage3b_lr: float = 0.01
+    stage3b_lr: float = 0.01         # the classifier-only learning rate when classifier_lr_grid is empty
+    classifier_lr_grid: list = field(default_factory=lambda: [0.01, 0.05, 0.2])  # every classifier-only stage (3b, cRT, LWS) trains at each and keeps the best on validation's tuning half (helpers/method/classifier_lr.py); [] = stage3b_lr, untuned
     budget_scale: float = 1.0        # multiplies every stage's steps (the budget sweep: 1, 2, 4)
     warmup_fraction: float = 0.05    # linear warm-up over this share of a stage's steps, then cosine to 0
     min_stage_steps: int = 30        # fewer steps than this: a one-line warning (schedule and BatchNorm unsettled)
     # --- evaluation and plots ---
     tta_views: int = 3
     embed_points: int = 2000         # test images embedded by t-SNE / UMAP
-    notebook_ablations: bool = False # notebook 04 trains the stage ablations itself (the multi-seed comparison always has them)
+    notebook_ablations: bool = False # notebook 04 trains the stage ablations and the extra rivals (balanced fine-tune + cRT, Balanced Softmax, frozen-BN cRT/LWS) itself; the multi-seed comparison always has them
     ood_score: str = "auto"          # the submission's in-distribution score: "msp", "max_logit", "energy", or "auto" (best validation AUROC where an OOD validation set exists, else max_logit)
     submission_format: str = "score" # results.csv columns: "score" (image_id,class_id,score: PBVS 2023-2025) or "2021" (image_id,class_id)
     # --- baselines: each as its paper defines it, at the three-stage path's budget (helpers/evidence/experiments.py) ---
@@ -72,7 +73,7 @@ class Settings:
     ldam_scale: float = 30.0
     drw_start_fraction: float = 0.8  # LDAM-DRW: re-weighting starts after this share of the steps
     drw_beta: float = 0.9999
-    seeds: list = field(default_factory=lambda: [0, 1, 2])  # multi-seed comparison
+    seeds: list = field(default_factory=lambda: [0, 1, 2, 3, 4])  # multi-seed comparison (5 seeds: a paired t-interval with 4 degrees of freedom)
     # --- run ---
     seed: int = 0
     device: str = "auto"
@@ -93,6 +94,7 @@ NON_NEGATIVE = ["num_workers", "weight_decay", "momentum", "ldam_max_margin", "d
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 OOD_SCORES = ("auto", "msp", "max_logit", "energy")     # helpers/method/ood.py
 SUBMISSION_FORMATS = ("score", "2021")
+FLOAT_LISTS = {"classifier_lr_grid"}     # list settings of numbers (the others are lists of whole numbers)
 
 
 def setting_names() -> list[str]:
@@ -123,9 +125,10 @@ def _coerce(name: str, value, default):
         if isinstance(default, list):
             if isinstance(value, str):
                 value = value.replace(",", " ").replace("[", " ").replace("]", " ").split()
-            return [int(v) for v in value]
+            return [float(v) for v in value] if name in FLOAT_LISTS else [int(v) for v in value]
     except (TypeError, ValueError):
-        kind = {int: "whole number", float: "number", list: "list of whole numbers"}.get(type(default), type(default).__name__)
+        kind = {int: "whole number", float: "number", list: "list of numbers" if name in FLOAT_LISTS else "list of whole numbers"
+                }.get(type(default), type(default).__name__)
         raise SettingsError(f"setting {name!r} must be a {kind}, got {value!r}") from None
     return str(value)
 
@@ -149,6 +152,8 @@ def resolve(profile: str = "quick", **overrides) -> Settings:
             raise SettingsError(f"setting {name!r} must be >= 0, got {getattr(settings, name)}")
     if settings.modality not in ("sar", "eo"):
         raise SettingsError(f"setting 'modality' must be 'sar' or 'eo', got {settings.modality!r}")
+    if any(lr <= 0 for lr in settings.classifier_lr_grid):
+        raise SettingsError(f"setting 'classifier_lr_grid' must hold learning rates > 0, got {settings.classifier_lr_grid}")
     if settings.tta_views > 3:
         raise SettingsError(f"tta_views must be 1, 2 or 3, got {settings.tta_views}")
     if settings.warmup_fraction >= 1 or settings.drw_start_fraction >= 1:
