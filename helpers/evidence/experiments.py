@@ -64,22 +64,23 @@ def method_names(kinds=("method", "variant", "tta", "ablation"), extras: bool = 
     return [m for m, spec in METHODS.items() if spec["kind"] in kinds and (extras or not spec.get("extra"))]
 
 
-def train_plain(bundle, settings, run_dir, progress=True):
+def _one_stage(bundle, settings, run_dir, stage: str, progress: bool, loss_fn=None):
+    """A one-stage method on the long-tailed set from stage 1's initial weights, the full-model budget."""
     with model_rng(settings.seed, INIT):            # the same initial weights as stage 1
         model = ShakeShakeNet(in_channels=1, num_classes=10)
-    train_stage(model, bundle.train, stage="plain", run_dir=run_dir, settings=settings,
-                steps=stages.steps_of(bundle, settings, "plain"), lr=settings.stage1_lr, val_set=bundle.val,
-                progress=progress)
+    train_stage(model, bundle.train, stage=stage, run_dir=run_dir, settings=settings,
+                steps=stages.steps_of(bundle, settings, stage), lr=settings.stage1_lr, loss_fn=loss_fn,
+                val_set=bundle.val, progress=progress)
     return model
+
+
+def train_plain(bundle, settings, run_dir, progress=True):
+    return _one_stage(bundle, settings, run_dir, "plain", progress)
 
 
 def train_balanced_softmax(bundle, settings, run_dir, progress=True):
-    with model_rng(settings.seed, INIT):            # the same initial weights as stage 1 and plain CE
-        model = ShakeShakeNet(in_channels=1, num_classes=10)
-    train_stage(model, bundle.train, stage="balanced_softmax", run_dir=run_dir, settings=settings,
-                steps=stages.steps_of(bundle, settings, "balanced_softmax"), lr=settings.stage1_lr,
-                loss_fn=BalancedSoftmaxLoss(bundle.class_counts("train")), val_set=bundle.val, progress=progress)
-    return model
+    return _one_stage(bundle, settings, run_dir, "balanced_softmax", progress,
+                      BalancedSoftmaxLoss(bundle.class_counts("train")))
 
 
 def train_ldam_drw(bundle, settings, run_dir, progress=True):

@@ -15,6 +15,8 @@ rate comes from the same grid, chosen on the same tuning half (helpers/method/cl
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 
@@ -28,8 +30,10 @@ TAU_GRID = tuple(round(0.1 * i, 1) for i in range(21))     # 0.0, 0.1, ..., 2.0
 def train_crt(bundle, settings, run_dir, steps: int, progress=True, stage: str = "crt", bn: str = "train"):
     """cRT: a fresh classifier on the frozen plain-CE backbone, class-balanced batches; `bn="train"` re-estimates
     the BatchNorm statistics under them (Kang et al.'s code), `bn="frozen"` keeps plain CE's (the variant)."""
+    plain = load_stage_model(run_dir, "plain", num_classes=10, normed_classifier=False, weight_scaling=False)
+
     def one(folder, lr):
-        model = load_stage_model(run_dir, "plain", num_classes=10, normed_classifier=False, weight_scaling=False)
+        model = copy.deepcopy(plain)
         with model_rng(settings.seed, "crt"):       # the same fresh head for every candidate and both variants
             model.reset_classifier()
         train_stage(model, bundle.train, stage=folder, run_dir=run_dir, settings=settings, steps=steps, lr=lr,
@@ -39,8 +43,10 @@ def train_crt(bundle, settings, run_dir, steps: int, progress=True, stage: str =
 
 def train_lws(bundle, settings, run_dir, steps: int, progress=True, stage: str = "lws", bn: str = "train"):
     """LWS: plain CE's classifier kept, a learned scale per class logit, class-balanced batches (`bn` as cRT)."""
+    plain = load_stage_model(run_dir, "plain", num_classes=10, normed_classifier=False, weight_scaling=False)
+
     def one(folder, lr):
-        model = load_stage_model(run_dir, "plain", num_classes=10, normed_classifier=False, weight_scaling=False)
+        model = copy.deepcopy(plain)
         with model_rng(settings.seed, "lws"):
             scales = model.add_weight_scaling()
         train_stage(model, bundle.train, stage=folder, run_dir=run_dir, settings=settings, steps=steps, lr=lr,

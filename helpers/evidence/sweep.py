@@ -96,8 +96,8 @@ def where_stopped(long: pd.DataFrame) -> str:
     seeds = int(cost["seeds"].max()) if "seeds" in cost else 0
     return (f"**not converged** at {last['budget']}, where the sweep stopped: {last['method']} still gained "
             f"{100 * last['largest_gain']:+.1f} pp from {last['from']}; the next budget ({2 * scale:g}x) would cost about "
-            f"{2 * seconds * seeds / 3600:.1f} h of training on this machine ({seeds} seeds, twice the {seconds:.0f} s a seed "
-            f"of the methods took at {scale:g}x)")
+            f"{2 * seconds * seeds / 3600:.1f} h of training on this machine at most ({seeds} seeds, twice the {seconds:.0f} s "
+            f"a seed the methods' paths took at {scale:g}x, a stage that paths share counted once per path)")
 
 
 def markdown(long: pd.DataFrame, verdict_table: pd.DataFrame) -> str:

@@ -8,6 +8,7 @@ decided in one place, `helpers.method.budget.matched`.
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pandas as pd
@@ -83,12 +84,11 @@ def stage3a(bundle, settings, run_dir, source="stage2", stage="stage3a", progres
 def stage3b(bundle, settings, run_dir, source="stage3a", stage="stage3b", progress=True):
     """Stage 3b: backbone frozen (BatchNorm statistics too), classifier re-trained on the balanced set, at the
     learning rate of `classifier_lr_grid` that does best on validation's tuning half (helpers.method.classifier_lr)."""
-    start_from(run_dir, source, settings.seed, stage)     # a missing predecessor: its one-line error, first
+    start = start_from(run_dir, source, settings.seed, stage)   # loaded once (a missing one: its one-line error)
     steps, train_set = steps_of(bundle, settings, stage), balanced_set(bundle, settings)
 
     def one(folder, lr):
-        model = start_from(run_dir, source, settings.seed, stage)
-        train_stage(model, train_set, stage=folder, run_dir=run_dir, settings=settings, steps=steps, lr=lr,
+        train_stage(copy.deepcopy(start), train_set, stage=folder, run_dir=run_dir, settings=settings, steps=steps, lr=lr,
                     trainable="classifier", val_set=bundle.val, progress=progress)
     classifier_lr.train_tuned(bundle, settings, run_dir, stage, one, progress)
     model = load_stage_model(run_dir, stage)
