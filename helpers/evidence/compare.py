@@ -8,7 +8,8 @@ Each seed is a run folder runs/<name>/seed<k>/ (same layout as the course's), so
 comparison continues where it stopped when the same command is run again; --overwrite starts afresh.
 `--executor local --jobs N` trains N seeds at a time in their own processes, `--executor slurm` sends
 them to SLURM (helpers/evidence/executors.py): each seed is a job that leaves its table in its folder
-(methods.pkl); the tables are assembled when every job is done, and a re-run submits only the rest.
+(methods.pkl, as every seed does); the tables are assembled when every job is done, and a re-run
+submits only the rest and reads the finished seeds' tables back.
 The folder is named after the profile, the data, the budget and a non-default input size (`folder_name`),
 so two data sets never share one. Writes per_seed.csv, comparison.csv, tta_gains.csv and comparison.md there.
 """
@@ -136,15 +137,23 @@ def kinds(ablations: bool) -> tuple:
 
 def seed_table(profile: str, data: str, seed: int, root: Path, overrides: dict, ablations: bool,
                progress: bool = True) -> pd.DataFrame:
-    """Everything one seed adds to the comparison: its run folder trained (resumed), one row per method."""
+    """Everything one seed adds to the comparison: its run folder trained (resumed), one row per method.
+    The table is left in the seed's folder (methods.pkl, written last, atomically); a seed that has one
+    with every method asked for is read back, not evaluated again (delete it to re-evaluate)."""
     methods = experiments.method_names(kinds(ablations))
     run_dir, s = runs.open_run(Path(root) / f"seed{seed}", profile, data=data, seed=seed, **overrides)
+    done = finished(root, seed, methods)      # after open_run, which refuses a folder of other settings
+    if done is not None:
+        return done
     bundle = load_data(s)
     experiments.train_all(bundle, s, run_dir, progress=progress, ablations=ablations)
     predicted = {}
     table = experiments.evaluate_methods(bundle, s, run_dir, methods, test_predictions=predicted)
     pd.DataFrame({"label": bundle.test.targets.numpy(), **predicted}).to_csv(run_dir / TEST_PREDICTIONS, index=False)
     table.insert(1, "seed", seed)
+    path = run_dir / "methods.pkl"
+    table.to_pickle(path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").replace(path)
     return table
 
 
@@ -155,12 +164,9 @@ def test_predictions(root: Path, seeds) -> list:
 
 
 def seed_job(profile: str, data: str, seed: int, root: str, overrides: dict, ablations: bool) -> str:
-    """One job of a spread-out comparison: `seed_table`, left in the seed's folder (written last, atomically)."""
-    table = seed_table(profile, data, seed, Path(root), overrides, ablations)
-    path = Path(root) / f"seed{seed}" / "methods.pkl"
-    table.to_pickle(path.with_suffix(".tmp"))
-    path.with_suffix(".tmp").replace(path)
-    return str(path)
+    """One job of a spread-out comparison: `seed_table`, which leaves its table in the seed's folder."""
+    seed_table(profile, data, seed, Path(root), overrides, ablations)
+    return str(Path(root) / f"seed{seed}" / "methods.pkl")
 
 
 def finished(root: Path, seed: int, methods) -> pd.DataFrame | None:

@@ -55,12 +55,18 @@ def bootstrap_paired(correct_a, correct_b, labels, resamples: int = 2000, seed: 
         raise ValueError("correct_a and correct_b must both be seeds x images, with one label per image")
     rng = np.random.default_rng(seed)
     by_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
-    gaps = np.empty(resamples)
-    for r in range(resamples):
-        seeds = rng.integers(0, a.shape[0], a.shape[0])
-        images = np.concatenate([rng.choice(idx, len(idx), replace=True) for idx in by_class])
-        gaps[r] = (balanced_accuracy(a[np.ix_(seeds, images)], labels[images])
-                   - balanced_accuracy(b[np.ix_(seeds, images)], labels[images])).mean()
+    d, seeds = a - b, a.shape[0]
+    gaps = np.zeros(resamples)
+    # A replicate as counts: how often each seed (W, replicates x seeds) and each image of a class (M) was
+    # drawn; its gap is then the mean over the drawn seeds and the classes of the class's mean over the
+    # drawn images, sum_c (W @ d_c * M_c).sum() / n_c / (seeds * classes), in blocks of replicates.
+    for start in range(0, resamples, 500):
+        r = min(500, resamples - start)
+        w = rng.multinomial(seeds, np.full(seeds, 1 / seeds), size=r).astype(float)
+        for idx in by_class:
+            m = rng.multinomial(len(idx), np.full(len(idx), 1 / len(idx)), size=r)
+            gaps[start:start + r] += ((w @ d[:, idx]) * m).sum(1) / len(idx)
+    gaps /= seeds * len(by_class)
     tail = (1 - confidence) / 2
     p = min(1.0, 2 * min((gaps <= 0).mean(), (gaps >= 0).mean()))
     return {"gap": float((balanced_accuracy(a, labels) - balanced_accuracy(b, labels)).mean()),

@@ -128,7 +128,7 @@ def budget_sweep(profile: str, settings):
     return folder, pd.read_csv(folder / "sweep.csv"), pd.read_csv(folder / "verdicts.csv")
 
 
-def speed_and_size(run_dir, settings, stage: str = "stage3b", rounds: int = 10):
+def speed_and_size(run_dir, settings, stage: str = "stage3b", rounds: int | None = None):
     """Our final model vs torchvision's ResNet-50 (10 classes, random weights, the same chip with 3 channels).
 
     Measured with `helpers.evidence.speed` (as `make benchmark` does) at this run's `image_size` and, if
@@ -142,6 +142,7 @@ def speed_and_size(run_dir, settings, stage: str = "stage3b", rounds: int = 10):
 
     from ..evidence import speed
     from ..method.devices import resolve_precision
+    rounds = rounds or settings.latency_rounds
     from ..method.inference import as_device, memory_format_for
     device = as_device(settings.device)
     run_precision = resolve_precision(settings.precision, device)

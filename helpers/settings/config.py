@@ -65,6 +65,7 @@ class Settings:
     # --- evaluation and plots ---
     tta_views: int = 3
     embed_points: int = 2000         # test images embedded by t-SNE / UMAP
+    latency_rounds: int = 10         # notebook 04's batch-of-one latency (claim 4): the median of this many timed rounds
     notebook_ablations: bool = False # notebook 04 trains the stage ablations and the extra rivals (balanced fine-tune + cRT, Balanced Softmax, frozen-BN cRT/LWS) itself; the multi-seed comparison always has them
     ood_score: str = "auto"          # the submission's in-distribution score: "msp", "max_logit", "energy", or "auto" (best validation AUROC where an OOD validation set exists, else max_logit)
     submission_format: str = "score" # results.csv columns: "score" (image_id,class_id,score: PBVS 2023-2025) or "2021" (image_id,class_id)
@@ -87,7 +88,7 @@ class Settings:
 
 POSITIVE_INTS = ["data_size", "val_per_class", "test_per_class", "image_size", "batch_size",
                  "stage1_epochs", "stage2_epochs", "stage3_per_class", "stage3a_epochs",
-                 "stage3b_epochs", "tta_views", "embed_points", "min_stage_steps"]
+                 "stage3b_epochs", "tta_views", "embed_points", "latency_rounds", "min_stage_steps"]
 POSITIVE_FLOATS = ["stage1_lr", "stage2_lr", "stage3a_lr", "stage3b_lr", "digits_imbalance", "ldam_scale", "budget_scale"]
 NON_NEGATIVE = ["num_workers", "weight_decay", "momentum", "ldam_max_margin", "drw_start_fraction", "drw_beta",
                 "stage1_steps", "stage2_steps", "stage3a_steps", "stage3b_steps", "warmup_fraction", "lr_reference_batch"]
