@@ -5,9 +5,6 @@ a reference CSV with OOD flags)."""
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import ROOT, assert_one_line, write_image
+from conftest import assert_one_line, write_image
 from helpers.challenge import score as scorer
 from helpers.challenge import submission
 from helpers.datasets import data, data_files
@@ -181,18 +178,17 @@ def test_the_2024_layout_is_read_as_it_is(tmp_path, sar_data_dir):
 
 
 @pytest.mark.slow
-def test_the_smoke_course_on_a_2024_archive(tmp_path, sar_data_dir):
+def test_the_smoke_course_on_a_2024_archive(tmp_path, sar_data_dir, capsys):
+    from helpers.evidence import train
+    from helpers.publishing import runner
     tree = make_2024_tree(tmp_path / "mavic")
     run = tmp_path / "run"
-    env = {**os.environ, "SAR_DATA_DIR": str(sar_data_dir)}
     # the notebooks that read this layout (00: the audit and class map; 06: the submission), with the three
-    # stages trained between them by the train command (the notebooks 01-04 on an archive: tests/test_tail.py)
-    for command in (["helpers.course", "--profile", "smoke", "--name", str(run), "-p", "data", str(tree), "--only", "00"],
-                    ["helpers.train", "--run-dir", str(run), "--data", str(tree), "--method", "three-stage"],
-                    ["helpers.course", "--name", str(run), "--only", "06"]):
-        result = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, env=env, capture_output=True, text=True,
-                                timeout=1200)
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # stages trained between them by the train command (the notebooks 01-04 on an archive: tests/test_tail.py);
+    # in this process (the commands' own entry points), each notebook in its kernel
+    assert runner.main(["--profile", "smoke", "--name", str(run), "-p", "data", str(tree), "--only", "00"]) == 0
+    assert train.main(["--run-dir", str(run), "--data", str(tree), "--method", "three-stage"]) == 0
+    assert runner.main(["--name", str(run), "--only", "06"]) == 0
     inventory = pd.read_csv(run / "inventory.csv").set_index("split")
     assert inventory.loc["train", "kept"] == 80 and inventory.loc["train", "other modality"] == 80   # only SAR read
     classes = pd.read_csv(run / "class_map.csv")
@@ -202,12 +198,12 @@ def test_the_smoke_course_on_a_2024_archive(tmp_path, sar_data_dir):
     assert list(results.columns) == ["image_id", "class_id", "score"]
     assert sorted(results["image_id"]) == sorted(key["image_id"]) and len(results) == len(list((tree / "test").iterdir()))
     assert (run / "submission" / "val" / "results.csv").is_file()
-    printed = subprocess.run([sys.executable, "-m", "helpers.score", str(run / "submission" / "results.csv"),
-                              str(tmp_path / "test_reference.csv")], cwd=ROOT, capture_output=True, text=True)
-    assert printed.returncode == 0, printed.stderr
+    capsys.readouterr()
+    assert scorer.main([str(run / "submission" / "results.csv"), str(tmp_path / "test_reference.csv")]) == 0
+    printed = capsys.readouterr().out
     merged = key.merge(results, on="image_id", suffixes=("_true", "_pred"))
     known = merged[merged["ood"] == 0]
     accuracy = float((known["class_id_true"] == known["class_id_pred"]).mean())
     auroc = _auroc_by_hand(known["score"].tolist(), merged[merged["ood"] == 1]["score"].tolist())
-    total = float(printed.stdout.split("total (0.75 x accuracy + 0.25 x AUROC): ")[1].split()[0])
+    total = float(printed.split("total (0.75 x accuracy + 0.25 x AUROC): ")[1].split()[0])
     assert total == pytest.approx(0.75 * accuracy + 0.25 * auroc, abs=1e-4)
