@@ -155,6 +155,18 @@ def test_paired_interval_and_holm_by_hand():
     assert statistics.holm([0.02, float("nan")])[0] == pytest.approx(0.02)
 
 
+def test_seeds_to_resolve_by_hand():
+    # a gap of 1 with a per-seed sd of 1 over 5 seeds: the interval 1 +- t(0.975, 4) / sqrt(5) = 1 +- 1.2417.
+    # n = 6: t(0.975, 5) / sqrt(6) = 2.5706 / 2.4495 = 1.049 > 1; n = 7: 2.4469 / 2.6458 = 0.925 < 1 -> 7
+    half = 2.776445 / math.sqrt(5)
+    assert statistics.seeds_to_resolve(1.0, 1 - half, 1 + half, 5) == 7
+    assert statistics.seeds_to_resolve(-1.0, -1 - half, -1 + half, 5) == 7        # either sign
+    assert statistics.seeds_to_resolve(0.0, -1, 1, 5) is None and statistics.seeds_to_resolve(1.0, 0, 2, 1) is None
+    assert statistics.seeds_to_resolve(1e-6, -1, 1, 5) is None                     # not within 1000 seeds
+    why = verdicts.claim1(per_seed(*NOISE))["why"]
+    assert "seeds would put the interval clear of 0" in why
+
+
 def test_claim1_verdicts():
     v = verdicts.claim1(per_seed(*HELD))
     assert v["rival"] == "cRT" and v["verdict"] == "held" and v["gap"] == pytest.approx(0.09)

@@ -12,7 +12,7 @@ import pytest
 from helpers.evidence import compare
 from helpers.evidence import experiments
 
-from conftest import TINY
+from conftest import TINY, assert_drawn
 
 FAST = {**TINY, "batch_size": 50}   # fewer, larger steps: the same code paths, faster
 ARGS = ["--profile", "smoke", "--data", "digits-lt", "--seeds", "0", "1"] + [a for k, v in FAST.items() for a in ("-p", k, str(v))]
@@ -57,6 +57,7 @@ def test_two_seed_comparison_and_rerun_does_not_retrain(sequential, sar_data_dir
     assert (rivals["boot_lo"] <= rivals["boot_gap"]).all() and (rivals["boot_gap"] <= rivals["boot_hi"]).all()
     assert rivals["boot_gap"].to_numpy() == pytest.approx(rivals["paired_gap"].to_numpy(), abs=1e-9)
     assert "bootstrap [" in (root / "comparison.md").read_text()
+    assert_drawn(root / "figures" / "paired_gaps.png")                      # the gaps with their intervals
     # the table read back from its CSV (as notebook 04 does: empty notes come back as NaN) gives the same Markdown
     assert compare.markdown(pd.read_csv(root / "comparison.csv")) == compare.markdown(summary)
 

@@ -11,7 +11,8 @@ them to SLURM (helpers/evidence/executors.py): each seed is a job that leaves it
 (methods.pkl, as every seed does); the tables are assembled when every job is done, and a re-run
 submits only the rest and reads the finished seeds' tables back.
 The folder is named after the profile, the data, the budget and a non-default input size (`folder_name`),
-so two data sets never share one. Writes per_seed.csv, comparison.csv, tta_gains.csv and comparison.md there.
+so two data sets never share one. Writes per_seed.csv, comparison.csv, tta_gains.csv, comparison.md and
+figures/paired_gaps.png (three-stage's paired gap to every method, with its interval) there.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from ..publishing import cli
 from ..settings import config
 from ..method import runs
 from . import experiments, ood_evidence, verdicts
+from ..figures import evidence_plots
 from . import executors
 from ..datasets.data import BUILT_IN, load_data
 from ..settings.paths import resolve_path
@@ -216,6 +218,8 @@ def run(profile: str, data: str, seeds, name: str | None, overwrite: bool, overr
     gains = experiments.tta_gains(per_seed)
     gains.to_csv(root / "tta_gains.csv", index=False)
     verdict = verdicts.claim1(summary)
+    evidence_plots.paired_gaps(summary, root, rival=verdict["rival"],
+                               title=f"Three-stage minus each method: {data}, {profile} x{settings.budget_scale:g}")
     text = (f"# {data}, profile {profile}, budget x{settings.budget_scale:g}, seeds {list(seeds)}\n\n"
             + markdown(summary) + ("\n" + gains_markdown(gains) if len(gains) else "")
             + ("\nOut-of-distribution detection (test chips against the OOD test chips):\n\n" + ood_evidence.markdown(summary)

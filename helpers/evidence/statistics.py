@@ -1,6 +1,9 @@
 """The statistics behind the verdicts: a paired difference over seeds with its t-interval and p
-(scipy.stats), and Holm's correction when one table states several verdicts."""
+(scipy.stats), how many seeds would resolve an inconclusive one, Holm's correction when one table
+states several verdicts, and a two-level bootstrap over seeds and test images."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from scipy import stats
@@ -18,6 +21,24 @@ def paired(x, y, confidence: float = 0.95) -> dict:
         ci = test.confidence_interval(confidence)
         out.update(lo=float(ci.low), hi=float(ci.high), p=float(test.pvalue))
     return out
+
+
+def seeds_to_resolve(gap: float, lo: float, hi: float, seeds: int, confidence: float = 0.95,
+                     most: int = 1000) -> int | None:
+    """How many paired seeds would put a t-interval of this gap clear of 0, if the gap and the per-seed
+    spread of the differences stayed as measured: the fewest n with t(n-1) * sd / sqrt(n) < |gap|, the
+    sd read back from the measured interval (its half-width is t(seeds-1) * sd / sqrt(seeds)). A planning
+    figure, not a promise: the next seeds move both. None when no n up to `most` would do (or no gap)."""
+    if seeds < 2 or not all(map(math.isfinite, (gap, lo, hi))) or gap == 0:
+        return None
+    level = 1 - (1 - confidence) / 2
+    sd = (hi - lo) / 2 * math.sqrt(seeds) / stats.t.ppf(level, seeds - 1)
+    if sd == 0:
+        return seeds
+    for n in range(2, most + 1):
+        if stats.t.ppf(level, n - 1) * sd / math.sqrt(n) < abs(gap):
+            return n
+    return None
 
 
 def holm(pvalues) -> list[float]:

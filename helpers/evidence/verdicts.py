@@ -20,7 +20,7 @@ import math
 import pandas as pd
 
 from .experiments import best_two_stage
-from .statistics import holm, paired  # noqa: F401  (paired: the verdicts' test, importable from here)
+from .statistics import holm, paired, seeds_to_resolve  # noqa: F401  (paired: the verdicts' test, importable from here)
 
 SEED_CLAIM = {"three_stage_top1": 0.2234, "two_stage_top1": 0.2109}
 ALPHA = 0.05
@@ -65,6 +65,10 @@ def claim1(table: pd.DataFrame) -> dict:
         verdict, why = "inconclusive", f"gap {100 * gap:+.1f} pp with no spread over {seeds} seeds: no interval"
     else:
         verdict, why = decide(gap, lo, hi, p)
+        n = seeds_to_resolve(gap, lo, hi, seeds) if verdict == "inconclusive" else None
+        if n is not None and n > seeds:
+            why += (f"; were the gap and its seed-to-seed spread to stay as measured, about {n} seeds would "
+                    "put the interval clear of 0")
     return {"verdict": verdict, "why": why, "rival": rival, "seeds": seeds, "gap": gap, "lo": lo, "hi": hi, "p": p,
             "three_stage": f"{100 * a['balanced_top1_mean']:.1f} ± {100 * a['balanced_top1_std']:.1f} %",
             "rival_score": f"{100 * b['balanced_top1_mean']:.1f} ± {100 * b['balanced_top1_std']:.1f} %"}

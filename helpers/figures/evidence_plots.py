@@ -1,5 +1,5 @@
-"""The evidence figures: methods side by side (one seed or mean ± std over seeds) and accuracy
-against the training budget. Same look as every figure of the course (`helpers.figures.plotting`)."""
+"""The evidence figures: methods side by side (one seed or mean ± std over seeds), three-stage's paired
+gap to each of them with its interval, and accuracy against the training budget. Same look as every figure of the course (`helpers.figures.plotting`)."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -28,6 +28,33 @@ def method_bars(table, run_dir, name: str, value="balanced_top1", error=None, ti
     ax.set_ylabel("method")
     ax.set_title(title)
     ax.legend(fontsize=8, loc="lower right")
+    return save_show(fig, run_dir, name)
+
+
+def paired_gaps(summary, run_dir, rival: str | None = None, name="paired_gaps",
+                title="Three-stage minus each method, paired by seed"):
+    """A forest plot of a multi-seed comparison (`experiments.aggregate` + bootstrap columns): per method,
+    three-stage's mean paired gap in test balanced top-1 (points) with its 95 % t-interval over the seeds
+    (bars), green where the interval lies above 0 (held), red below (not held), grey across 0
+    (inconclusive). `rival`: claim (1)'s rival, named on its row."""
+    t = summary[(summary["method"] != "three-stage") & summary["paired_gap"].notna()].reset_index(drop=True)
+    y = np.arange(len(t))[::-1]
+    gap, lo, hi = (100 * t[c].to_numpy() for c in ("paired_gap", "paired_lo", "paired_hi"))
+    colours = ["#2ca02c" if a > 0 else "#d62728" if b < 0 else "#7f7f7f" for a, b in zip(lo, hi)]
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(t) + 1.6))
+    ax.axvline(0, color="black", lw=0.8)
+    for yi, g, a, b, c in zip(y, gap, lo, hi, colours):
+        ax.errorbar(g, yi, xerr=[[g - a], [b - g]] if np.isfinite(a) else None, fmt="o", color=c, capsize=4)
+        ax.annotate(f"{g:+.1f} [{a:+.1f}, {b:+.1f}]", (max(b, g) if np.isfinite(b) else g, yi),
+                    xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
+    labels = [f"{m} (claim 1's rival)" if m == rival else m for m in t["method"]]
+    ax.set_yticks(y, labels)
+    seeds = int(t["paired_seeds"].max()) if "paired_seeds" in t and len(t) else 0
+    ax.set_xlabel(f"three-stage minus the method: balanced top-1 on test, pp (mean and 95 % t-interval over {seeds} seeds)")
+    ax.set_ylabel("method")
+    ax.set_title(title)
+    left, right = np.nanmin(np.r_[lo, gap, 0]), np.nanmax(np.r_[hi, gap, 0])
+    ax.set_xlim(left - 0.05 * (right - left) - 1, right + 0.3 * (right - left) + 1)
     return save_show(fig, run_dir, name)
 
 
