@@ -207,3 +207,15 @@ def test_the_smoke_course_on_a_2024_archive(tmp_path, sar_data_dir, capsys):
     auroc = _auroc_by_hand(known["score"].tolist(), merged[merged["ood"] == 1]["score"].tolist())
     total = float(printed.split("total (0.75 x accuracy + 0.25 x AUROC): ")[1].split()[0])
     assert total == pytest.approx(0.75 * accuracy + 0.25 * auroc, abs=1e-4)
+
+
+def test_the_ood_verdicts_are_holm_corrected_across_the_rivals():
+    from helpers.evidence import ood_evidence
+    # three rivals, every interval above 0, raw p 0.01, 0.04, 0.03: Holm 0.03, 0.06, 0.06 -> only the first helps
+    table = pd.DataFrame({"method": ["three-stage", "a", "b", "c"], "kind": "method", "auroc_mean": [0.8, 0.7, 0.75, 0.72],
+                          "auroc_paired_lo": [np.nan, 0.02, 0.01, 0.01], "auroc_paired_hi": [np.nan, 0.2, 0.1, 0.15],
+                          "auroc_paired_p": [np.nan, 0.01, 0.04, 0.03]})
+    text = ood_evidence.verdict(table)
+    assert "three-stage minus a: +0.100 AUROC [+0.020, +0.200], Holm p 0.030: helps" in text
+    assert "three-stage minus b: +0.050 AUROC [+0.010, +0.100], Holm p 0.060: inconclusive" in text
+    assert "Holm p 0.060: inconclusive" in text.split("minus c:")[1] and text.endswith("Holm-corrected over 3 rivals")

@@ -84,21 +84,30 @@ def markdown(table) -> str:
 
 def verdict(table) -> str:
     """Whether three-stage helps or harms OOD detection against every other method of the table (its rows of
-    kind "method": not the TTA variants or the ablations), computed from it (its paired interval where there is one)."""
+    kind "method": not the TTA variants or the ablations), computed from it: its paired interval where there
+    is one, and, since the sentence states one verdict per rival, Holm's correction across them (helps /
+    harms only with the interval clear of 0 and the corrected p under 0.05)."""
+    from .statistics import holm
     if "auroc_mean" not in table.columns and "auroc" not in table.columns:
         return "no OOD set: nothing to say about OOD detection on this data"
     col = "auroc_mean" if "auroc_mean" in table.columns else "auroc"
     by = table.set_index("method")
-    out = []
     rivals = [m for m in by.index if m != "three-stage" and by.loc[m].get("kind", "method") == "method"]
-    for rival in rivals if "three-stage" in by.index else []:
+    rivals = rivals if "three-stage" in by.index else []
+    paired = "auroc_paired_lo" in by.columns and "auroc_paired_p" in by.columns
+    tested = [m for m in rivals if paired and not math.isnan(by.loc[m, "auroc_paired_lo"])]
+    adjusted = dict(zip(tested, holm([by.loc[m, "auroc_paired_p"] for m in tested])))
+    out = []
+    for rival in rivals:
         gap = by.loc["three-stage", col] - by.loc[rival, col]
         text = f"three-stage minus {rival}: {gap:+.3f} AUROC"
-        if "auroc_paired_lo" in by.columns and not math.isnan(by.loc[rival, "auroc_paired_lo"]):
-            lo, hi = by.loc[rival, "auroc_paired_lo"], by.loc[rival, "auroc_paired_hi"]
-            word = "helps" if lo > 0 else ("harms" if hi < 0 else "inconclusive")
-            text += f" [{lo:+.3f}, {hi:+.3f}]: {word}"
+        if rival in adjusted:
+            lo, hi, q = by.loc[rival, "auroc_paired_lo"], by.loc[rival, "auroc_paired_hi"], adjusted[rival]
+            word = "helps" if lo > 0 and q < 0.05 else ("harms" if hi < 0 and q < 0.05 else "inconclusive")
+            text += f" [{lo:+.3f}, {hi:+.3f}], Holm p {q:.3f}: {word}"
         else:
             text += " (one seed: no interval, not evidence)"
         out.append(text)
+    if len(tested) > 1:
+        out.append(f"Holm-corrected over {len(tested)} rivals")
     return "; ".join(out) if out else "three-stage or its rivals are missing from the table"
