@@ -172,10 +172,14 @@ def seed_job(profile: str, data: str, seed: int, root: str, overrides: dict, abl
 
 
 def finished(root: Path, seed: int, methods) -> pd.DataFrame | None:
-    """A job's table, if it has one with every method asked for (those rows, in the table's order)."""
+    """A seed's table, if it has one with every method asked for (those rows, in the table's order) and no
+    checkpoint of the seed's folder is newer than it (a stage trained again since is evaluated again)."""
     path = Path(root) / f"seed{seed}" / "methods.pkl"
     table = pd.read_pickle(path) if path.is_file() else None
     if table is None or not set(methods) <= set(table["method"]):
+        return None
+    written = path.stat().st_mtime_ns
+    if any(c.stat().st_mtime_ns > written for c in path.parent.glob("*/checkpoint.pt")):
         return None
     return table[table["method"].isin(methods)].reset_index(drop=True)
 

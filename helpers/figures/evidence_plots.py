@@ -1,5 +1,6 @@
 """The evidence figures: methods side by side (one seed or mean ± std over seeds), three-stage's paired
-gap to each of them with its interval, and accuracy against the training budget. Same look as every figure of the course (`helpers.figures.plotting`)."""
+gap to each of them with its interval, and accuracy against the training budget. Same look as every
+figure of the course (`helpers.figures.plotting`)."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -33,10 +34,11 @@ def method_bars(table, run_dir, name: str, value="balanced_top1", error=None, ti
 
 def paired_gaps(summary, run_dir, rival: str | None = None, name="paired_gaps",
                 title="Three-stage minus each method, paired by seed"):
-    """A forest plot of a multi-seed comparison (`experiments.aggregate` + bootstrap columns): per method,
+    """A forest plot of a multi-seed comparison (`experiments.aggregate`'s paired columns): per method,
     three-stage's mean paired gap in test balanced top-1 (points) with its 95 % t-interval over the seeds
-    (bars), green where the interval lies above 0 (held), red below (not held), grey across 0
-    (inconclusive). `rival`: claim (1)'s rival, named on its row."""
+    (bars), green where the interval lies above 0, red below, grey across 0: each pair on its own, before
+    any correction for the number of pairs (the tables give Holm's). `rival`: claim (1)'s rival, named on
+    its row."""
     t = summary[(summary["method"] != "three-stage") & summary["paired_gap"].notna()].reset_index(drop=True)
     y = np.arange(len(t))[::-1]
     gap, lo, hi = (100 * t[c].to_numpy() for c in ("paired_gap", "paired_lo", "paired_hi"))
