@@ -17,6 +17,7 @@ import math
 from ..method import ood, predictions
 from .logit_adjustment import adjusted, log_prior
 from .rebalancing import tau_normalise
+from .statistics import holm
 
 
 def method_logits(bundle, settings, run_dir, spec: dict, k: int, family: str, extra: dict,
@@ -87,7 +88,6 @@ def verdict(table) -> str:
     kind "method": not the TTA variants or the ablations), computed from it: its paired interval where there
     is one, and, since the sentence states one verdict per rival, Holm's correction across them (helps /
     harms only with the interval clear of 0 and the corrected p under 0.05)."""
-    from .statistics import holm
     if "auroc_mean" not in table.columns and "auroc" not in table.columns:
         return "no OOD set: nothing to say about OOD detection on this data"
     col = "auroc_mean" if "auroc_mean" in table.columns else "auroc"

@@ -142,8 +142,8 @@ def speed_and_size(run_dir, settings, stage: str = "stage3b", rounds: int | None
 
     from ..evidence import speed
     from ..method.devices import resolve_precision
-    rounds = rounds or settings.latency_rounds
     from ..method.inference import as_device, memory_format_for
+    rounds = rounds or settings.latency_rounds
     device = as_device(settings.device)
     run_precision = resolve_precision(settings.precision, device)
     models = {"Shake-Shake-26 2x32d (ours)": (load_final(run_dir, stage), 1),
