@@ -1,10 +1,11 @@
 """helpers.compare on a smoke-size set with two seeds: the table, a second run that trains nothing (and reads
-the seeds' finished tables back), and the same comparison as two jobs on submitit's local executor
-(helpers/evidence/executors.py), which gives the sequential tables and, re-run, submits only what is
-unfinished. One sequential comparison serves both."""
+the seeds' finished tables back), and the same comparison with one seed trained as a job on submitit's
+local executor (helpers/evidence/executors.py), which gives the sequential tables and, re-run, submits only
+what is unfinished. One sequential comparison serves both."""
 from __future__ import annotations
 
 import re
+import shutil
 
 import pandas as pd
 import pytest
@@ -93,12 +94,15 @@ def test_two_seed_comparison_and_rerun_does_not_retrain(sequential, sar_data_dir
                                   per_seed.drop(columns="train_seconds"))
 
 
-def test_two_local_jobs_give_the_sequential_comparison_and_a_rerun_submits_only_the_unfinished(
+def test_a_local_job_gives_the_sequential_comparison_and_a_rerun_submits_only_the_unfinished(
         sequential, tmp_path, sar_data_dir, capsys):
+    """Seed 0 finished (the sequential run's folder, copied), seed 1 trained as a job in a process of its own: the
+    sequential tables, bit for bit. (Two jobs at a time on the local executor: tests/test_executors.py.)"""
+    shutil.copytree(sequential[0] / "seed0", tmp_path / "jobs" / "seed0")     # copy2: its table stays newer
     jobs = ARGS + ["--name", str(tmp_path / "jobs"), "--executor", "local", "--jobs", "2"]
     assert compare.main(jobs) == 0
     out = capsys.readouterr().out
-    assert "== 2 job(s) on the local executor, 2 at a time" in out
+    assert "== 1 job(s) on the local executor, 1 at a time" in out and "job jobs/seed1 finished" in out
     one, two = tables(sequential[0]), tables(tmp_path / "jobs")
     for name in ("per_seed", "comparison"):
         pd.testing.assert_frame_equal(two[name], one[name], check_exact=True)

@@ -120,6 +120,9 @@ def run_course(profile: str | None = "quick", name: str | None = None, params: d
     from ..method.runs import RunFolderError, new_run_dir
     params = dict(params or {})
     notebooks = _select(only)
+    # Each kernel is stopped at once when its notebook has run ("immediate"): every cell has finished and closed
+    # its files by then, and the graceful shutdown only waited (about 1.3 s a notebook, measured on the 2-core
+    # machine with the course's imports loaded).
     # OpenMP's own default wait policy (spin a little, then sleep) is left alone: forcing PASSIVE made the
     # course's training loop 1.5x slower on a quiet 2-core machine (threads asleep between the loader's
     # Python work and each kernel). docs/evidence.md "Precision: bf16 against fp32" has the measurement.
@@ -153,7 +156,8 @@ def run_course(profile: str | None = "quick", name: str | None = None, params: d
             with _headless_kernels():
                 pm.execute_notebook(str(NOTEBOOK_DIR / f"{nb}.ipynb"), str(output), parameters=nb_params,
                                     kernel_name=KERNEL_NAME, cwd=str(NOTEBOOK_DIR), progress_bar=True,
-                                    log_output=False, extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                                    log_output=False, extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                                    shutdown_kernel="immediate")
         except Exception as e:   # PapermillExecutionError, a dead kernel, a timeout ...
             timings[nb] = round(time.time() - t0, 1)
             config.save_json(timings, timings_path)
