@@ -146,9 +146,11 @@ def smoke_run(tmp_path_factory, session_cache):
 
 
 # The course on a user's archive tree (tests/test_tail.py, test_challenge.py): the notebooks that read the
-# data, train on it, score it and predict it. Notebook 05 (Figure 2, a minute of t-SNE/UMAP) and the stage
-# ablations do not depend on the layout and run in the session's smoke course.
-ARCHIVE_COURSE = ["--only", "00", "01", "02", "03", "04", "06", "-p", "notebook_ablations", "false"]
+# data, train on it, score it and predict it. Notebook 05 (Figure 2, a minute of t-SNE/UMAP), the stage
+# ablations and the classifier learning-rate grid do not depend on the layout and run in the session's smoke
+# course; here every classifier-only stage trains once, at stage3b_lr.
+ARCHIVE_COURSE = ["--only", "00", "01", "02", "03", "04", "06", "-p", "notebook_ablations", "false",
+                  "-p", "classifier_lr_grid", ""]
 
 
 # ---------------------------------------------------------------- the browser (tests/test_browser.py, test_book.py)

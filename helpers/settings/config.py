@@ -17,7 +17,7 @@ import yaml
 PROFILE_DIR = Path(__file__).with_name("profiles")
 # Settings that may differ between the notebooks of one run (not compared when a run folder is reopened).
 # `precision` is among them: a stage's checkpoint records the precision it was *resolved* to and resumes only under it.
-NOT_COMPARED = {"device", "num_workers", "notebook_ablations", "precision", "ood_score", "submission_format"}
+NOT_COMPARED = {"device", "num_workers", "train_processes", "notebook_ablations", "precision", "ood_score", "submission_format"}
 
 
 class SettingsError(ValueError):
@@ -81,6 +81,7 @@ class Settings:
     channels_last: bool = True
     precision: str = "auto"          # "auto": bf16 autocast where the CPU or CUDA card computes bf16 natively (fp16 + GradScaler on CUDA without bf16), fp32 elsewhere; or "fp32", "bf16", "fp16" (helpers/method/devices.py)
     num_workers: int = 0
+    train_processes: int = 0         # notebook 04's independent trainings side by side: 0 = auto (2 processes on a CPU with 2+ cores, 1 on a GPU), N = N (helpers/evidence/parallel_training.py)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -90,7 +91,7 @@ POSITIVE_INTS = ["data_size", "val_per_class", "test_per_class", "image_size", "
                  "stage1_epochs", "stage2_epochs", "stage3_per_class", "stage3a_epochs",
                  "stage3b_epochs", "tta_views", "embed_points", "latency_rounds", "min_stage_steps"]
 POSITIVE_FLOATS = ["stage1_lr", "stage2_lr", "stage3a_lr", "stage3b_lr", "digits_imbalance", "ldam_scale", "budget_scale"]
-NON_NEGATIVE = ["num_workers", "weight_decay", "momentum", "ldam_max_margin", "drw_start_fraction", "drw_beta",
+NON_NEGATIVE = ["num_workers", "train_processes", "weight_decay", "momentum", "ldam_max_margin", "drw_start_fraction", "drw_beta",
                 "stage1_steps", "stage2_steps", "stage3a_steps", "stage3b_steps", "warmup_fraction", "lr_reference_batch"]
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 OOD_SCORES = ("auto", "msp", "max_logit", "energy")     # helpers/method/ood.py
