@@ -189,8 +189,8 @@ SMOKE_FILES = {"test_book.py", "test_browser.py", "test_notebooks.py", "test_tea
 # The scopes that take a minute or more, longest first (measured with --durations on the 2-core machine):
 # xdist hands scopes out in collection order, so these start first and the short files fill in after them
 # (longest-processing-time-first), instead of one long scope starting last and running alone.
-LONGEST_FIRST = ["smoke", "test_distributed.py", "test_tail.py", "test_compare.py",
-                 "test_challenge.py", "test_submission.py", "test_input_size.py", "test_budget.py"]
+LONGEST_FIRST = ["smoke", "test_distributed.py", "test_tail.py", "test_compare.py", "test_challenge.py",
+                 "test_input_size.py", "test_parallel_training.py", "test_submission.py", "test_budget.py"]
 
 
 def _scope(path: Path) -> str:
