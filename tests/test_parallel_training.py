@@ -41,6 +41,7 @@ def test_two_processes_train_every_folder_as_one_process_does(tmp_path):
     folders = ["plain", "crt", "lws", "ldam_drw"]
     assert sorted(parallel_training.train_side_by_side(settings, two, folders, 2, progress=False)) == sorted(folders)
     assert parallel_training.train_side_by_side(settings, two, folders, 2, progress=False) == []   # all finished
+    assert all(parallel_training.log_path(two, f).is_file() for f in folders)    # the workers' output, kept
     for folder in folders:
         a, b = weights(one, folder), weights(two, folder)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), folder
@@ -54,6 +55,8 @@ def test_a_failing_folder_is_named_in_one_line(tmp_path):
         parallel_training.train_side_by_side(settings, run, ["crt"], 1, progress=False)
     message = assert_one_line(e)
     assert message.startswith("training crt in a worker process failed: CheckpointError") and "resumes" in message
+    log = parallel_training.log_path(run, "crt")
+    assert f"(log: {log})" in message and "Traceback" in log.read_text() and "CheckpointError" in log.read_text()
 
 
 def test_auto_uses_two_processes_on_a_multi_core_cpu_only(monkeypatch):

@@ -14,7 +14,10 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import sys
 import time
+import traceback
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -60,12 +63,28 @@ def _start(threads: int) -> None:
     os.environ["TQDM_DISABLE"] = "1"
 
 
+def log_path(run_dir, folder: str) -> Path:
+    return Path(run_dir) / "logs" / f"{folder}.log"
+
+
 def _train_one(run_dir: str, profile: str, values: dict, folder: str) -> float:
-    """In a worker process: load the data and train (or resume) one folder; returns its seconds."""
+    """In a worker process: load the data and train (or resume) one folder; returns its seconds. What the worker
+    prints (a loading bar, a warning) goes to the folder's log, not into the notebook between the parent's lines."""
     from ..datasets.data import load_data
     t0 = time.time()
-    settings = config.resolve(profile, **values)
-    train.train_folder(folder, load_data(settings), settings, run_dir, progress=False)
+    log = log_path(run_dir, folder)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as f:
+        sys.stdout.flush(), sys.stderr.flush()
+        os.dup2(f.fileno(), 1), os.dup2(f.fileno(), 2)
+        try:
+            settings = config.resolve(profile, **values)
+            train.train_folder(folder, load_data(settings), settings, run_dir, progress=False)
+        except BaseException:
+            traceback.print_exc()          # into the log the parent's one-line error names
+            raise
+        finally:
+            sys.stdout.flush(), sys.stderr.flush()
     return time.time() - t0
 
 
@@ -97,8 +116,8 @@ def train_side_by_side(settings, run_dir, folders, processes: int, progress: boo
                     seconds = job.get()
                 except Exception as e:
                     raise ParallelTrainingError(f"training {folder} in a worker process failed: {type(e).__name__}: "
-                                                f"{str(e).splitlines()[0] if str(e) else ''}; the folders finished "
-                                                f"so far are kept, and running this again resumes") from None
+                                                f"{str(e).splitlines()[0] if str(e) else ''} (log: {log_path(run_dir, folder)}); "
+                                                f"the folders finished so far are kept, and running this again resumes") from None
                 done.append(folder)
                 bar.update(1)
                 if progress:
