@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..method.checkpoints import checkpoint_path, load_checkpoint
+from ..method.checkpoints import is_complete
 from ..method.devices import pick_device
 from ..settings import config
 from . import experiments, train
@@ -51,11 +51,6 @@ def folders_needed(ablations: bool, extras: bool) -> list[str]:
     kinds = ("method", "variant", "tta") + (("ablation",) if ablations else ())
     wanted = {st for m in experiments.method_names(kinds, extras=extras) for st in experiments.METHODS[m]["path"]}
     return [st for st in train.every_folder() if st in wanted]
-
-
-def finished(run_dir, folder: str) -> bool:
-    path = checkpoint_path(run_dir, folder)
-    return path.is_file() and bool(load_checkpoint(path).get("complete"))
 
 
 def _start(threads: int) -> None:
@@ -91,7 +86,7 @@ def _train_one(run_dir: str, profile: str, values: dict, folder: str) -> float:
 def train_side_by_side(settings, run_dir, folders, processes: int, progress: bool = True) -> list[str]:
     """Train `folders` (each after its source) in `processes` worker processes; returns those trained."""
     sources = train.sources()
-    todo = [f for f in folders if not finished(run_dir, f)]
+    todo = [f for f in folders if not is_complete(run_dir, f)]
     if not todo:
         return []
     profile = json.loads((run_dir / "config.json").read_text())["profile"]

@@ -49,6 +49,12 @@ def load_checkpoint(path: Path) -> dict:
     return ckpt
 
 
+def is_complete(run_dir, stage: str) -> bool:
+    """Whether `stage` of `run_dir` has a finished checkpoint (all its steps trained)."""
+    path = checkpoint_path(run_dir, stage)
+    return path.is_file() and bool(load_checkpoint(path).get("complete"))
+
+
 def load_stage_model(run_dir, stage: str, num_classes: int | None = None, **expected) -> ShakeShakeNet:
     """The finished model of `stage` in `run_dir`, built from the architecture its checkpoint records.
 

@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 
 from . import distributed, metrics, predictions
-from .checkpoints import checkpoint_path, load_checkpoint
+from .checkpoints import is_complete
 from .validation_halves import halves
 
 TUNING = "tuning.json"
@@ -33,11 +33,6 @@ def grid(settings) -> list[float]:
 
 def candidate(stage: str, lr: float) -> str:
     return f"{stage}_lr{lr:g}"
-
-
-def _complete(run_dir, stage: str) -> bool:
-    path = checkpoint_path(run_dir, stage)
-    return path.is_file() and bool(load_checkpoint(path).get("complete"))
 
 
 def tuning_score(bundle, settings, run_dir, stage: str) -> float:
@@ -75,7 +70,7 @@ def train_tuned(bundle, settings, run_dir, stage: str, train_one, progress: bool
     if len(lrs) == 1:
         train_one(stage, lrs[0])
         return lrs[0]
-    if record.is_file() and _complete(run_dir, stage):
+    if record.is_file() and is_complete(run_dir, stage):
         kept = json.loads(record.read_text())
         if kept.get("grid") == lrs:
             return float(kept["lr"])
