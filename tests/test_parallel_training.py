@@ -1,6 +1,6 @@
 """Notebook 04's trainings side by side (helpers/evidence/parallel_training.py): two worker processes give every
 stage folder bit for bit the weights that one process gives, a finished folder is not trained again, a
-folder that fails is named in one line, and `train_processes` 0 picks 2 processes only on a multi-core CPU."""
+folder that fails is named in one line, and `train_processes` 0 picks 2 processes only on a CPU with 2+ threads."""
 from __future__ import annotations
 
 import pytest
@@ -59,12 +59,12 @@ def test_a_failing_folder_is_named_in_one_line(tmp_path):
     assert f"(log: {log})" in message and "Traceback" in log.read_text() and "CheckpointError" in log.read_text()
 
 
-def test_auto_uses_two_processes_on_a_multi_core_cpu_only(monkeypatch):
-    monkeypatch.setattr(parallel_training, "cores", lambda: 8)
+def test_auto_uses_two_processes_on_a_cpu_with_two_threads_or_more(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
     assert parallel_training.processes_for(config.resolve("smoke", device="cpu", train_processes=0)) == 2
     assert parallel_training.processes_for(config.resolve("smoke", device="cpu", train_processes=3)) == 3
-    monkeypatch.setattr(parallel_training, "cores", lambda: 1)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)         # OMP_NUM_THREADS=1, or a one-core job
     assert parallel_training.processes_for(config.resolve("smoke", device="cpu", train_processes=0)) == 1
-    monkeypatch.setattr(parallel_training, "cores", lambda: 8)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
     monkeypatch.setattr(parallel_training, "pick_device", lambda name: torch.device("cuda"))
     assert parallel_training.processes_for(config.resolve("smoke", train_processes=0)) == 1

@@ -30,7 +30,7 @@ import pandas as pd
 from ..publishing import cli
 from ..settings import config
 from ..method import runs
-from . import experiments, ood_evidence, verdicts
+from . import experiments, ood_evidence, parallel_training, verdicts
 from ..figures import evidence_plots
 from . import executors
 from ..datasets.data import BUILT_IN, load_data
@@ -148,7 +148,7 @@ def seed_table(profile: str, data: str, seed: int, root: Path, overrides: dict, 
     if done is not None:
         return done
     bundle = load_data(s)
-    experiments.train_all(bundle, s, run_dir, progress=progress, ablations=ablations)
+    parallel_training.train_all(bundle, s, run_dir, progress=progress, ablations=ablations)
     predicted = {}
     table = experiments.evaluate_methods(bundle, s, run_dir, methods, test_predictions=predicted)
     pd.DataFrame({"label": bundle.test.targets.numpy(), **predicted}).to_csv(run_dir / TEST_PREDICTIONS, index=False)

@@ -1,13 +1,14 @@
-"""Notebook 04's trainings side by side: the stage folders that do not wait on each other train at the same
-time, each in a process of its own.
+"""Notebook 04's (and each comparison seed's) trainings side by side: the stage folders that do not wait on
+each other train at the same time, each in a process of its own.
 
 On a CPU the small Shake-Shake steps of the course do not keep many threads busy: on the project's 2-core
 machine two processes of one thread each trained 1.22x the images a second of one process with both
 threads (stage 1 at 16 px, batch 128, bf16; docs/running.md). So plain CE and LDAM-DRW train together, and
 cRT and LWS together once plain CE is done. Each folder is trained exactly as in one process (its weights,
 draws and batches come from (seed, stage), helpers/method/training.py), and a folder already finished is
-only loaded. `train_processes` = 0 (auto) uses 2 processes on a CPU with 2 or more cores and 1 (this
-process, as before) on a GPU or a 1-core CPU; N forces N.
+only loaded. `train_processes` = 0 (auto) uses 2 processes on a CPU where this process has 2 or more torch
+threads, each with half of them, and 1 (this process, as before) on a GPU or with one thread; N forces N.
+helpers.compare trains each seed's folders the same way (each local job with the threads it was given).
 """
 from __future__ import annotations
 
@@ -32,18 +33,12 @@ class ParallelTrainingError(RuntimeError):
     """A folder failed in its worker process; the message names it, in one line."""
 
 
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:                 # macOS, Windows
-        return os.cpu_count() or 1
-
-
 def processes_for(settings) -> int:
-    """How many processes train side by side: `train_processes`, or (0, auto) 2 on a CPU with 2+ cores, else 1."""
+    """How many processes train side by side: `train_processes`, or (0, auto) 2 on a CPU where this process has
+    2 or more torch threads (OMP_NUM_THREADS=1, or a job given one core, keeps it at 1), else 1."""
     if settings.train_processes:
         return settings.train_processes
-    return 2 if pick_device(settings.device).type == "cpu" and cores() >= 2 else 1
+    return 2 if pick_device(settings.device).type == "cpu" and torch.get_num_threads() >= 2 else 1
 
 
 def folders_needed(ablations: bool, extras: bool) -> list[str]:

@@ -81,7 +81,7 @@ class Settings:
     channels_last: bool = True
     precision: str = "auto"          # "auto": bf16 autocast where the CPU or CUDA card computes bf16 natively (fp16 + GradScaler on CUDA without bf16), fp32 elsewhere; or "fp32", "bf16", "fp16" (helpers/method/devices.py)
     num_workers: int = 0
-    train_processes: int = 0         # notebook 04's independent trainings side by side: 0 = auto (2 processes on a CPU with 2+ cores, 1 on a GPU), N = N (helpers/evidence/parallel_training.py)
+    train_processes: int = 0         # notebook 04's and each comparison seed's independent trainings side by side: 0 = auto (2 processes on a CPU with 2+ torch threads, 1 on a GPU), N = N (helpers/evidence/parallel_training.py)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
