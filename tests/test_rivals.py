@@ -62,7 +62,7 @@ def _fake_candidates(tmp_path, monkeypatch, scores: dict):
         (tmp_path / folder).mkdir(exist_ok=True)
         (tmp_path / folder / "checkpoint.pt").write_text(folder)
     monkeypatch.setattr(classifier_lr, "tuning_score", lambda b, s, r, folder: scores[folder])
-    monkeypatch.setattr(classifier_lr, "_complete", lambda r, st: (tmp_path / st / "checkpoint.pt").is_file())
+    monkeypatch.setattr(classifier_lr, "is_complete", lambda r, st: (tmp_path / st / "checkpoint.pt").is_file())
     return one, calls
 
 
