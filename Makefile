@@ -23,7 +23,7 @@ endif
 
 # The environment, refreshed only when requirements.txt or pyproject.toml changes. pip byte-compiles what it
 # installs on one core; compileall does the same on every core (-j 0): the same .pyc files, in less time
-# (docs/running.md, "Timings"). A file that does not compile (a template) is left, as pip leaves it.
+# (requirements.txt into a fresh venv, measured under load only: 156 s with pip's compile, 81 s + 50 s without). A file that does not compile (a template) is left, as pip leaves it.
 $(ENV_DIR)/.sar-installed: requirements.txt pyproject.toml
 	$(MAKE_ENV) $(PY) -m pip install --quiet --no-compile -r requirements.txt
 	$(PY) -m compileall -q -j 0 "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" > /dev/null || true
