@@ -296,6 +296,23 @@ def test_sweep_report_from_finished_budgets(tmp_path, monkeypatch):
     assert (tmp_path / "sweep" / "figures" / "budget_sweep.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_budget_sweep_gives_every_method_its_own_colour(tmp_path, monkeypatch):
+    from matplotlib.colors import to_hex
+    from helpers.figures import evidence_plots
+    drawn = {}
+    monkeypatch.setattr(evidence_plots, "save_show", lambda fig, run_dir, name: drawn.setdefault("fig", fig))
+    methods = experiments.method_names(("method",))
+    assert len(methods) == 9
+    long = pd.DataFrame([{"method": m, "budget_scale": s, "full_steps_mean": 300 * s, "balanced_top1_mean": 0.5 + 0.01 * i,
+                          "balanced_top1_std": 0.01, "under_trained": False}
+                         for i, m in enumerate(methods) for s in (1.0, 2.0)])
+    evidence_plots.budget_sweep(long, tmp_path)
+    ax = drawn["fig"].axes[0]
+    colours = {bars.get_label(): to_hex(bars.lines[0].get_color()) for bars in ax.containers}
+    assert set(colours) == set(methods) and len(set(colours.values())) == 9
+    assert colours["three-stage"] == evidence_plots.THREE_STAGE_COLOUR
+
+
 def test_method_pivot_cells():
     long = pd.DataFrame({"method": ["cRT", "cRT", "plain CE", "plain CE"], "size": [24, 16, 24, 16],
                          "balanced_top1_mean": [0.5, 0.4, 0.12, float("nan")],

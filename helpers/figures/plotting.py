@@ -17,7 +17,8 @@ HEAD_RED = "#d62728"
 _TAB10 = [matplotlib.colormaps["tab10"](i) for i in range(10)]
 TAIL_COLOURS = [c for i, c in enumerate(_TAB10) if i != 3]        # tab10 without its red
 CLASS_COLOURS = [HEAD_RED] + TAIL_COLOURS
-SERIES_COLOURS = ["#7f7f7f", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#bcbd22"]
+# tab10 without its red (the head class's): nine series, so the budget sweep's nine methods never share one
+SERIES_COLOURS = ["#7f7f7f", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#bcbd22", "#e377c2"]
 DPI = 130
 
 plt.rcParams.update({"figure.dpi": 100, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
