@@ -48,6 +48,16 @@ def test_test_tools_are_an_extra_not_a_dependency():
     assert {"pytest", "pytest-xdist", "playwright"} <= dev
 
 
+def test_every_folder_of_the_package_is_listed():
+    """setuptools ships (and stays quiet about) only the folders `packages` names: a new sub-package or a
+    data-only folder (profiles, templates) left out is missing from a wheel, with a warning on every install."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    for top in ("helpers", "benchmarks"):
+        for folder in [ROOT / top, *(ROOT / top).rglob("*")]:
+            if folder.is_dir() and folder.name != "__pycache__" and any(f.is_file() for f in folder.iterdir()):
+                assert ".".join(folder.relative_to(ROOT).parts) in listed, f"pyproject.toml: list {folder.relative_to(ROOT)}"
+
+
 def _env_with_stand_ins(tmp: Path) -> Path:
     """A venv whose torch and torchvision are stand-ins of STAND_INS' versions, everything else this env's."""
     env = tmp / "venv"
