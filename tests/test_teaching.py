@@ -202,7 +202,7 @@ def test_readme_shows_committed_figures():
     shown = re.findall(r'<img src="(docs/figures/[^"]+\.png)"', readme)
     head = readme.split("\n## ")[0]
     assert 2 <= len([path for path in shown if path in head]) <= 3, "two or three figures near the top of the README"
-    assert {"docs/figures/paired_gaps_synthetic-sar.png", "docs/figures/paired_gaps_digits-lt.png"} <= set(shown)
+    assert {"docs/figures/budget_sweep_synthetic-sar.png", "docs/figures/budget_sweep_digits-lt.png"} <= set(shown)
     for path in shown:
         data = (ROOT / path).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) < 200_000, f"{path}: missing, not a PNG or too large"
