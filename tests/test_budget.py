@@ -296,6 +296,25 @@ def test_sweep_report_from_finished_budgets(tmp_path, monkeypatch):
     assert (tmp_path / "sweep" / "figures" / "budget_sweep.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_sweep_report_restored_from_the_committed_per_seed_tables(tmp_path, monkeypatch):
+    import shutil
+    from helpers.evidence import sweep
+    snapshots, committed = tmp_path / "results", pd.read_csv(sweep.SNAPSHOTS / "sweep-quick-digits-lt-verdicts.csv")
+    snapshots.mkdir()
+    for name in ("compare-quick-digits-lt-per_seed.csv", "compare-quick-digits-lt-x2-per_seed.csv"):
+        shutil.copy(sweep.SNAPSHOTS / name, snapshots / name)
+    (snapshots / "compare-quick-digits-lt-24px-per_seed.csv").write_text("not a budget\n")    # another input size
+    monkeypatch.setattr(sweep, "SNAPSHOTS", snapshots)
+    monkeypatch.setattr(compare, "folder", lambda profile, data, scale=1.0: tmp_path / "runs" / f"cmp-x{scale:g}")
+    monkeypatch.setattr(sweep, "folder", lambda profile, data: tmp_path / "sweep")
+    monkeypatch.setattr(sweep, "measured_scales", lambda profile, data: [1.0, 2.0])
+    assert sweep.restore("quick", "digits-lt") == [1.0, 2.0]
+    assert sweep.restore("quick", "digits-lt") == []                    # a folder that exists is left as it is
+    _, v = sweep.report("quick", "digits-lt")
+    assert v["verdict"].tolist() == committed["verdict"].tolist() == ["inconclusive", "inconclusive"]
+    assert np.allclose(v[["gap", "lo", "hi", "p", "p_holm"]], committed[["gap", "lo", "hi", "p", "p_holm"]])
+
+
 def test_budget_sweep_gives_every_method_its_own_colour(tmp_path, monkeypatch):
     from matplotlib.colors import to_hex
     from helpers.figures import evidence_plots

@@ -4,6 +4,7 @@ at one schedule shows itself, and the claim is judged where the methods have con
     python -m helpers.sweep --profile quick --data digits-lt            # 1x: the profile's 5 seeds; 2x, 4x: 0 1 2
     python -m helpers.sweep --profile quick --data synthetic-sar --scales 1 2
     python -m helpers.sweep --profile quick --data digits-lt --until-converged --max-scale 16
+    python -m helpers.sweep --profile quick --data digits-lt --report-only --from-snapshots   # from docs/results/
 
 A budget has *converged* when no method gains more than CONVERGED (1 point of balanced top-1, mean over
 seeds) from the budget before it; `--until-converged` keeps doubling the budget until it has, or until
@@ -31,11 +32,12 @@ from . import compare, executors
 from ..figures import evidence_plots
 from . import experiments, verdicts
 from ..method import runs
-from ..settings.paths import resolve_path
+from ..settings.paths import PROJECT_ROOT, resolve_path
 
 SCALES = (1.0, 2.0, 4.0)
 SEEDS_ABOVE = (0, 1, 2)          # seeds of every budget above 1x (1x is the ordinary comparison: the profile's seeds)
 CONVERGED = 0.01                 # no method gains more than this (balanced top-1, mean) from the budget before
+SNAPSHOTS = PROJECT_ROOT / "docs" / "results"     # committed per-seed tables: compare-<profile>-<data>[-x<scale>]-per_seed.csv
 
 
 def folder(profile: str, data: str) -> Path:
@@ -48,6 +50,28 @@ def measured_scales(profile: str, data: str) -> list[float]:
     found = [1.0] + [float(p.name[len(base.name) + 2:]) for p in base.parent.glob(base.name + "-x*")
                      if p.name[len(base.name) + 2:].replace(".", "", 1).isdigit()]
     return sorted(set(found))
+
+
+def restore(profile: str, data: str) -> list[float]:
+    """The budgets whose comparison is committed as a per-seed table (SNAPSHOTS) but missing from runs/:
+    their folders' per_seed.csv and comparison.csv are written from it, so that the report can be drawn
+    again on a fresh clone. Without the seeds' test predictions the bootstrap columns stay out; the
+    verdicts do not use them. Returns the budgets restored."""
+    base, done = compare.folder_name(profile, data), []
+    for table in sorted(SNAPSHOTS.glob(f"{base}*-per_seed.csv")):
+        tag = table.name[len(base):-len("-per_seed.csv")]
+        if tag and not (tag.startswith("-x") and tag[2:].replace(".", "", 1).isdigit()):
+            continue                                    # another input size, or another data set's name
+        scale = float(tag[2:]) if tag else 1.0
+        out = compare.folder(profile, data, scale)
+        if (out / "comparison.csv").is_file():
+            continue
+        out.mkdir(parents=True, exist_ok=True)
+        per_seed = pd.read_csv(table)
+        per_seed.to_csv(out / "per_seed.csv", index=False)
+        experiments.aggregate(per_seed).to_csv(out / "comparison.csv", index=False)
+        done.append(scale)
+    return done
 
 
 def collect(profile: str, data: str, scales=None) -> dict:
@@ -177,9 +201,13 @@ def main(argv=None) -> int:
     p.add_argument("--until-converged", action="store_true", help="double the budget until no method gains over 1 point")
     p.add_argument("--max-scale", type=float, default=16.0, help="the largest budget --until-converged may reach")
     p.add_argument("--report-only", action="store_true", help="only redraw the tables and figure from every finished budget")
+    p.add_argument("--from-snapshots", action="store_true",
+                   help="with --report-only: first restore the budgets committed in docs/results/ that runs/ lacks")
     executors.add_arguments(p)
     a = p.parse_args(argv)
     if a.report_only:
+        if a.from_snapshots:
+            print(f"restored from docs/results/: {', '.join(f'{x:g}x' for x in restore(a.profile, a.data)) or 'nothing missing'}")
         return cli.guarded(lambda: report(a.profile, a.data))
     return cli.guarded(lambda: run(a.profile, a.data, a.scales, a.seeds_1x, a.seeds_above, **executors.options(a),
                                    until_converged=a.until_converged, max_scale=a.max_scale),
