@@ -32,24 +32,31 @@ from . import compare, executors
 from ..figures import evidence_plots
 from . import experiments, verdicts
 from ..method import runs
-from ..settings.paths import PROJECT_ROOT, resolve_path
+from ..settings.paths import RESULTS, resolve_path
 
 SCALES = (1.0, 2.0, 4.0)
 SEEDS_ABOVE = (0, 1, 2)          # seeds of every budget above 1x (1x is the ordinary comparison: the profile's seeds)
 CONVERGED = 0.01                 # no method gains more than this (balanced top-1, mean) from the budget before
-SNAPSHOTS = PROJECT_ROOT / "docs" / "results"     # committed per-seed tables: compare-<profile>-<data>[-x<scale>]-per_seed.csv
+SNAPSHOTS = RESULTS              # committed per-seed tables: compare-<profile>-<data>[-x<scale>]-per_seed.csv
 
 
 def folder(profile: str, data: str) -> Path:
     return resolve_path(Path("runs") / f"sweep-{profile}-{compare.data_label(data)}")
 
 
+def scale_of(tag: str) -> float | None:
+    """The budget a comparison folder's suffix after its 1x name names: "" 1x, "-x2" 2x; None for any
+    other suffix (another input size, another data set whose name starts alike)."""
+    if not tag:
+        return 1.0
+    return float(tag[2:]) if tag.startswith("-x") and tag[2:].replace(".", "", 1).isdigit() else None
+
+
 def measured_scales(profile: str, data: str) -> list[float]:
     """Every budget of `data` with a comparison folder: 1x and each compare-...-x<scale>."""
     base = compare.folder(profile, data)
-    found = [1.0] + [float(p.name[len(base.name) + 2:]) for p in base.parent.glob(base.name + "-x*")
-                     if p.name[len(base.name) + 2:].replace(".", "", 1).isdigit()]
-    return sorted(set(found))
+    found = [1.0] + [scale_of(p.name[len(base.name):]) for p in base.parent.glob(base.name + "-x*")]
+    return sorted(set(found) - {None})
 
 
 def restore(profile: str, data: str) -> list[float]:
@@ -59,10 +66,9 @@ def restore(profile: str, data: str) -> list[float]:
     verdicts do not use them. Returns the budgets restored."""
     base, done = compare.folder_name(profile, data), []
     for table in sorted(SNAPSHOTS.glob(f"{base}*-per_seed.csv")):
-        tag = table.name[len(base):-len("-per_seed.csv")]
-        if tag and not (tag.startswith("-x") and tag[2:].replace(".", "", 1).isdigit()):
-            continue                                    # another input size, or another data set's name
-        scale = float(tag[2:]) if tag else 1.0
+        scale = scale_of(table.name[len(base):-len("-per_seed.csv")])
+        if scale is None:
+            continue
         out = compare.folder(profile, data, scale)
         if (out / "comparison.csv").is_file():
             continue

@@ -14,9 +14,8 @@ from pathlib import Path
 import yaml
 
 from ..evidence import compare
-from ..settings.paths import PROJECT_ROOT
+from ..settings.paths import PROJECT_ROOT, RESULTS
 
-RESULTS = PROJECT_ROOT / "docs" / "results"
 FIGURES = PROJECT_ROOT / "docs" / "figures"
 PROVENANCE = RESULTS / "provenance.yaml"
 

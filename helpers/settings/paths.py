@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+RESULTS = PROJECT_ROOT / "docs" / "results"       # the committed snapshots: comparisons, sweeps, benchmarks
 
 
 def data_cache() -> Path:
